@@ -1,0 +1,176 @@
+"""Plain frozen values passed between pipeline stages.
+
+The stages never hand each other mutable state: each takes and returns these dataclasses, so
+a stage can be tested on its own and run in another process (parsing does) without surprises.
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+DEFAULT_INTERVAL = timedelta(minutes=15)
+USER_AGENT = "monitor/0.1 (self-hosted news alert service; +https://github.com/monitor-alerts/monitor)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service-wide knobs, from the optional `settings:` block of `rules/feeds.yaml`."""
+
+    concurrency: int = 32  # requests in flight overall
+    per_host: int = 4  # requests in flight per host
+    connect_timeout: float = 10.0  # seconds
+    read_timeout: float = 30.0  # seconds between two reads
+    total_timeout: float = 60.0  # seconds for a whole request, redirects included
+    max_body_bytes: int = 10 * 1024 * 1024  # after decompression
+    max_redirects: int = 5
+    retention: timedelta = timedelta(days=90)
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One source from `rules/feeds.yaml`, validated."""
+
+    id: str
+    url: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()  # a hint: codes the feed is about
+    interval: timedelta = DEFAULT_INTERVAL
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers about a feed between polls: HTTP cache keys and health."""
+
+    feed_id: str
+    url: str  # the URL to fetch now; a permanent redirect replaces the configured one
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # for servers that send neither validator
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    next_due: datetime | None = None
+    gone: bool = False  # the server answered 410: never polled again until re-added
+
+
+class FetchStatus(str, Enum):
+    OK = "ok"  # a body to parse
+    NOT_MODIFIED = "not_modified"  # 304, or the same body hash as last time
+    GONE = "gone"  # 410: disable the feed
+    ERROR = "error"  # anything else: back off
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP fetch. `fetch` never raises for a feed's own failure."""
+
+    feed_id: str
+    status: FetchStatus
+    url: str  # the URL finally answered (after redirects)
+    http_status: int | None = None
+    body: bytes | None = None  # decoded (gunzipped) body, only when status is OK
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    permanent_url: str | None = None  # set when a 301/308 chain moved the feed
+    retry_after: timedelta | None = None  # from Retry-After on 429/503
+    error: str | None = None  # one line a user can act on
+    elapsed: float = 0.0  # seconds
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry as the feed gave it (parse stage): fields may be HTML or missing."""
+
+    guid: str | None
+    link: str | None
+    title: str | None  # may contain HTML
+    summary: str | None  # summary/description HTML
+    content: str | None  # full content HTML when the feed has it
+    author: str | None
+    language: str | None
+    published: datetime | None
+    updated: datetime | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed document: the feed's own metadata and its entries."""
+
+    title: str | None
+    link: str | None
+    language: str | None
+    entries: tuple[Entry, ...]
+    warning: str | None = None  # a recoverable problem (feedparser's bozo) worth showing
+
+
+@dataclass(frozen=True)
+class Item:
+    """A normalised item, ready to store. `guid` is unique within its feed."""
+
+    feed_id: str
+    guid: str
+    link: str | None
+    title: str  # plain text
+    summary: str  # plain text
+    html: str  # the original HTML (content, else summary), kept for digests
+    author: str | None
+    lang: str | None
+    published: datetime
+    first_seen: datetime
+    content_hash: str  # of title + summary + link: tells an edited item from an unchanged one
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll of one feed did; `monitor poll` and the service log these."""
+
+    feed_id: str
+    status: FetchStatus
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    outcomes: tuple[PollOutcome, ...]
+    elapsed: float
+
+    def count(self, status: FetchStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def new(self) -> int:
+        return sum(o.new for o in self.outcomes)
+
+    @property
+    def updated(self) -> int:
+        return sum(o.updated for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item read back from the store, with its row id and when it last changed."""
+
+    id: int
+    item: Item
+    updated: datetime | None = None
