@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
-USER_AGENT = "monitor/0.1 (self-hosted news alert service; +https://github.com/monitor-alerts/monitor)"
+USER_AGENT = "monitor/0.1 (self-hosted news alert service)"
 
 
 @dataclass(frozen=True)
