@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 USER_AGENT = "monitor/0.1 (self-hosted news alert service)"
@@ -61,7 +61,7 @@ class FeedState:
     gone: bool = False  # the server answered 410: never polled again until re-added
 
 
-class FetchStatus(str, Enum):
+class FetchStatus(StrEnum):
     OK = "ok"  # a body to parse
     NOT_MODIFIED = "not_modified"  # 304, or the same body hash as last time
     GONE = "gone"  # 410: disable the feed
