@@ -50,6 +50,8 @@ class FeedState:
 
     feed_id: str
     url: str  # the URL to fetch now; a permanent redirect replaces the configured one
+    # The URL in feeds.yaml when this state began: if the user edits it, the state starts over.
+    configured_url: str | None = None
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None  # for servers that send neither validator

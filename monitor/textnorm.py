@@ -7,19 +7,26 @@ comparison in monitor goes through `fold`. It applies, in order:
 2. casefold.
 3. Latin diacritics dropped (`Khánh Hòa` -> `khanh hoa`), but only on Latin letters: the same
    decomposition would strip the dakuten from Japanese kana (`が` -> `か`), which changes words.
-4. Traditional Chinese folded to Simplified (`臺灣` -> `台湾`), character by character.
+4. Traditional Chinese folded to Simplified (`臺灣` -> `台湾`), character by character, from
+   OpenCC's table (`data/han_t2s.tsv`, made by `scripts/gen_han_t2s.py`).
 
 `boundary_ok` then decides whether a hit found by substring search counts as a term match,
 following the script of the term: Latin/Cyrillic/Greek need whole words (a possessive `'s`
 after is fine), Han and kana match anywhere, Hangul needs a boundary before only (particles
 follow the noun: `북한의`).
+
+Tokens (for phrases and `NEAR/n`): a run of word characters is one token (a possessive `'s`
+stays with it), each Han or kana character is one token, a run of Hangul is one token.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
+from importlib import resources
 
 
 class Script(StrEnum):
@@ -28,33 +35,55 @@ class Script(StrEnum):
     HANGUL = "hangul"  # boundary before only
 
 
-# Characters folded from Traditional to Simplified. Filled by `_han_table()`; kept as a
-# translate table so folding stays one C-level pass over the text.
-_T2S: dict[int, str] = {}
+# Character classes as regex fragments, kept in step with `script_of` below.
+_HAN_CHARS = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+_HANGUL_CHARS = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+WORD_CLASS = f"[^\\W{_HAN_CHARS}{_HANGUL_CHARS}]"
+HANGUL_CLASS = f"[{_HANGUL_CHARS}]"
+_TOKEN = re.compile(f"{WORD_CLASS}+(?:['’]s(?!\\w))?|[{_HAN_CHARS}]|{HANGUL_CLASS}+")
+_WORD_SPLIT = re.compile(r"[\W]+")
+
+# A Latin letter that may carry a diacritic: a precomposed letter, or a base letter followed by
+# combining marks (NFKC leaves those when no precomposed form exists).
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_LATIN_MARKED = re.compile(f"[\u00c0-\u024f\u1e00-\u1eff][{_MARKS}]*|[A-Za-z][{_MARKS}]+")
 
 
-def _strip_latin_marks(text: str) -> str:
-    """Drop combining marks that follow a Latin letter; leave every other script alone."""
-    if text.isascii():
-        return text
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFD", text):
-        if unicodedata.combining(ch) and out and _is_latin(out[-1]):
-            continue
-        out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
+def _load_han_table() -> dict[int, str]:
+    text = resources.files("monitor").joinpath("data/han_t2s.tsv").read_text(encoding="utf-8")
+    table: dict[int, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            src, dst = line.split("\t")
+            table[ord(src)] = dst
+    return table
+
+
+# Kept as a translate table so folding stays one C-level pass over the text.
+_T2S: dict[int, str] = _load_han_table()
 
 
 @lru_cache(maxsize=4096)
-def _is_latin(ch: str) -> bool:
-    return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
+def _bare_latin(chunk: str) -> str:
+    decomposed = unicodedata.normalize("NFD", chunk)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def _strip_latin_marks(text: str) -> str:
+    """Drop the diacritics of Latin letters; leave every other script (and kana) alone."""
+    return _LATIN_MARKED.sub(lambda m: _bare_latin(m.group()), text)
 
 
 def fold(text: str) -> str:
-    """Normalise text for matching (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _strip_latin_marks(text)
-    return text.translate(_T2S) if _T2S else text
+    """Normalise text for matching (see the module docstring). Idempotent."""
+    if text.isascii():  # the common case for English feeds: NFKC and the rest change nothing
+        return text.lower()
+    # NFKC again after casefold: casefolding can leave text that is not NFKC (`ΐ`), and the
+    # result must be a fixed point so a folded rule term meets folded text.
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return _strip_latin_marks(text).translate(_T2S)
 
 
 @lru_cache(maxsize=65536)
@@ -84,7 +113,14 @@ def term_script(term: str) -> Script:
     return Script.WORD
 
 
-def _is_word_char(ch: str) -> bool:
+def _last_script(term: str) -> Script:
+    return term_script(term[::-1])
+
+
+def is_word_char(ch: str) -> bool:
+    """Whether `ch` continues a Latin/Cyrillic/Greek word (the test for whole-word hits)."""
+    if ch.isascii():
+        return ch.isalnum() or ch == "_"
     return script_of(ch) is Script.WORD
 
 
@@ -99,4 +135,43 @@ def boundary_ok(text: str, start: int, end: int, script: Script, *, prefix: bool
     if script is Script.HANGUL or not before_ok:
         return before_ok
     # An apostrophe is not a word character, so a possessive (`Taiwan's`) passes here too.
-    return prefix or end == len(text) or not _is_word_char(text[end])
+    return prefix or end == len(text) or not is_word_char(text[end])
+
+
+def split_words(text: str) -> list[str]:
+    """The words of a folded term or phrase: split on anything that is not a letter or digit."""
+    return [w for w in _WORD_SPLIT.split(text) if w]
+
+
+def token_starts(text: str) -> list[int]:
+    """Start offsets of the tokens of folded `text` (see the module docstring), ascending."""
+    return [m.start() for m in _TOKEN.finditer(text)]
+
+
+def _separator(prev: str, nxt: str) -> str:
+    """What may stand between two words of a phrase: non-word characters only, possibly none
+    where the script changes or in Han text; Hangul particles may trail a Hangul word."""
+    before, after = _last_script(prev), term_script(nxt)
+    tail = {Script.WORD: "(?:['’]s)?", Script.HANGUL: f"{HANGUL_CLASS}*", Script.HAN: ""}[before]
+    gap = r"\W+" if before is after and before is not Script.HAN else r"\W*"
+    return tail + gap
+
+
+def phrase_pattern(words: Sequence[str], *, prefix: bool = False) -> re.Pattern[str]:
+    """A regex for folded `words` in order, with the boundaries `boundary_ok` applies to terms.
+
+    `prefix` lets the last word be a prefix (`cross-str*`).
+    """
+    parts = []
+    first = term_script(words[0])
+    if first is Script.WORD:
+        parts.append(f"(?<!{WORD_CLASS})")
+    elif first is Script.HANGUL:
+        parts.append(f"(?<!{HANGUL_CLASS})")
+    for i, word in enumerate(words):
+        if i:
+            parts.append(_separator(words[i - 1], word))
+        parts.append(re.escape(word))
+    if not prefix and _last_script(words[-1]) is Script.WORD:
+        parts.append(f"(?!{WORD_CLASS})")
+    return re.compile("".join(parts))

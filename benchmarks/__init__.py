@@ -1,0 +1,1 @@
+"""Scripts that print measured figures; run them as `python -m benchmarks.NAME`."""

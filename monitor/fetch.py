@@ -1,0 +1,444 @@
+"""Fetch stage: the only module that makes HTTP requests.
+
+`Fetcher.fetch` gets one feed and returns a `FetchResult`; a feed's own failure (DNS, refused
+connection, TLS, timeout, HTTP error, oversized or corrupt body, redirect loop) is a result with
+status ERROR and one line a user can act on, never an exception. In order, one fetch:
+
+1. waits for a slot overall (`settings.concurrency`), then for each hop a slot on its host
+   (`settings.per_host`), so callers may start every feed at once;
+2. sends a conditional GET (If-None-Match / If-Modified-Since from the feed's state);
+3. follows redirects itself, at most `settings.max_redirects`, refusing loops; a chain made
+   only of 301/308 reports the final URL as `permanent_url`;
+4. streams the raw body and inflates gzip/deflate itself under `settings.max_body_bytes`,
+   so a gzip bomb is refused after at most the cap is produced, never inflated in memory;
+5. compares the body's sha256 with the last one, so an unchanged body is NOT_MODIFIED even
+   when the server ignores validators.
+
+Timeouts: httpx's connect and read timeouts bound each step; `settings.total_timeout` bounds
+the time spent holding host slots for the whole fetch (all hops, body included), which also
+stops a server that trickles bytes just fast enough to beat the read timeout. Time spent
+queueing for a slot is not counted: a feed must not fail because its neighbours were slow.
+
+The validators in every result (etag, last_modified, body_hash) are what the store should keep
+after this fetch: errors carry the old ones forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor.errors import FetchError
+from monitor.models import FeedState, FetchResult, FetchStatus, Settings
+
+__all__ = ["Fetcher", "parse_retry_after", "retry_delay"]
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+# Only what _Inflater decodes: httpx would otherwise advertise br/zstd when those packages
+# happen to be installed, and we would receive bodies we cannot inflate under the cap.
+ENCODINGS = "gzip, deflate"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT = frozenset({301, 308})
+THROTTLED = frozenset({429, 503})
+MAX_DELAY = timedelta(hours=24)
+MIN_BACKOFF = timedelta(minutes=1)
+CHUNK = 64 * 1024
+
+STATUS_HINTS: Mapping[int, str] = {
+    401: "the feed needs a login, which monitor does not send",
+    403: "the server refuses access; check the URL or ask the site for a feed",
+    404: "check the feed URL",
+}
+
+_FAILURES = (FetchError, TimeoutError, httpx.HTTPError, httpx.InvalidURL, zlib.error)
+_RNG = random.Random()
+
+
+class Fetcher:
+    """Fetches feeds over one shared httpx client; use as `async with Fetcher(s) as f:`."""
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._overall = asyncio.Semaphore(settings.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        s = self._settings
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
+            # Our semaphores already bound what is in flight; the pool must never be the
+            # bottleneck, or a pool timeout would be reported as the feed's fault.
+            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=20),
+            headers={"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS},
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(self, feed_id: str, state: FeedState) -> FetchResult:
+        """Fetch one feed. Never raises for the feed's own failure: see the module docstring."""
+        chain = _Chain(url=state.url)
+        async with self._overall:
+            try:
+                result = await self._follow(feed_id, state, chain)
+            except _FAILURES as exc:
+                error = " ".join(_failure(exc, chain.url, self._settings).split())
+                result = _result(feed_id, state, chain.url, FetchStatus.ERROR, error=error)
+        return replace(result, elapsed=round(chain.spent, 6))
+
+    async def _follow(self, feed_id: str, state: FeedState, chain: _Chain) -> FetchResult:
+        for _ in range(self._settings.max_redirects + 1):
+            result = await self._hop(feed_id, state, chain)
+            if result is not None:
+                return chain.settle(result)
+        raise FetchError(
+            f"too many redirects (more than {self._settings.max_redirects}), last to {chain.url}",
+            feed_id=feed_id,
+            hint="update the feed URL to where it now lives",
+        )
+
+    async def _hop(self, feed_id: str, state: FeedState, chain: _Chain) -> FetchResult | None:
+        """One request; None when it redirected (the chain then points at the next URL)."""
+        client = self._require_client()
+        url = httpx.URL(chain.url)
+        async with self._host_slot(url.host):
+            started = time.monotonic()
+            try:
+                async with (
+                    asyncio.timeout(self._settings.total_timeout - chain.spent),
+                    client.stream("GET", url, headers=_conditional(state)) as response,
+                ):
+                    if response.status_code in REDIRECTS:
+                        chain.redirect(feed_id, response)
+                        return None
+                    return await self._answer(feed_id, state, chain.url, response)
+            finally:
+                chain.spent += time.monotonic() - started
+
+    async def _answer(
+        self, feed_id: str, state: FeedState, url: str, response: httpx.Response
+    ) -> FetchResult:
+        code = response.status_code
+        if code == 304:
+            return _not_modified(feed_id, state, url, response)
+        if 200 <= code < 300:
+            body = await self._read_body(feed_id, response)
+            return _with_body(feed_id, state, url, response, body)
+        return _refused(feed_id, state, url, response)
+
+    async def _read_body(self, feed_id: str, response: httpx.Response) -> bytes:
+        cap = self._settings.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _too_big(feed_id, cap, f"the server announces {int(declared):,} bytes")
+        inflater = _Inflater(feed_id, response.headers.get("content-encoding", ""))
+        body = bytearray()
+        async for raw in response.aiter_raw(CHUNK):
+            body += inflater.feed(raw, cap + 1 - len(body))
+            if len(body) > cap:
+                raise _too_big(feed_id, cap, "the body is larger once decompressed")
+        body += inflater.finish()
+        if len(body) > cap:
+            raise _too_big(feed_id, cap, "the body is larger once decompressed")
+        return bytes(body)
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
+        return self._hosts[host]
+
+    def _require_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("Fetcher is not open: use `async with Fetcher(settings) as f:`")
+        return self._client
+
+
+@dataclass
+class _Chain:
+    """The redirect chain of one fetch, and the time spent on it so far."""
+
+    url: str
+    spent: float = 0.0
+    codes: list[int] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def redirect(self, feed_id: str, response: httpx.Response) -> None:
+        location = response.headers.get("location")
+        if not location:
+            raise FetchError(
+                f"HTTP {response.status_code} redirect without a Location header from {self.url}",
+                feed_id=feed_id,
+                hint="the server is misconfigured; try the feed URL in a browser",
+            )
+        target = str(response.url.join(location.strip()))
+        self.seen.add(self.url)
+        if target in self.seen:
+            raise FetchError(
+                f"redirect loop: {self.url} sends back to {target}",
+                feed_id=feed_id,
+                hint="the server is misconfigured; try the feed URL in a browser",
+            )
+        self.codes.append(response.status_code)
+        self.url = target
+
+    def settle(self, result: FetchResult) -> FetchResult:
+        """Report a permanent move, but only once the new URL has actually served the feed."""
+        moved = bool(self.codes) and all(code in PERMANENT for code in self.codes)
+        if moved and result.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED):
+            return replace(result, permanent_url=self.url)
+        return result
+
+
+class _Inflater:
+    """Decodes one Content-Encoding incrementally, never producing more than asked for."""
+
+    def __init__(self, feed_id: str, encoding: str) -> None:
+        self._encoding = encoding.strip().lower()
+        self._first = True
+        if self._encoding in ("", "identity"):
+            self._zlib = None
+        elif self._encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self._encoding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise FetchError(
+                f"the server sent the body encoded as {encoding!r}, which monitor cannot decode",
+                feed_id=feed_id,
+                hint=f"the server ignored Accept-Encoding: {ENCODINGS}",
+            )
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Inflate `data`, returning at most `limit` bytes (a full return means: over the cap)."""
+        if self._zlib is None:
+            return data[:limit]
+        if self._first and self._encoding == "deflate":
+            self._first = False
+            try:
+                return self._zlib.decompress(data, limit)
+            except zlib.error:
+                # "deflate" is meant to be zlib-wrapped, but some servers send a raw stream.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._zlib.decompress(data, limit)
+
+    def finish(self) -> bytes:
+        if self._zlib is None:
+            return b""
+        if not self._zlib.eof:
+            raise zlib.error(f"the {self._encoding} body ends before the compressed stream does")
+        # Bytes after the end of the stream (padding, a second gzip member) are ignored, as
+        # browsers do: a feed body is one document.
+        return self._zlib.flush()
+
+
+def retry_delay(
+    consecutive_errors: int,
+    interval: timedelta,
+    retry_after: timedelta | None,
+    rng: random.Random | None = None,
+) -> timedelta:
+    """How long to wait before polling a failing feed again.
+
+    Exponential backoff with "equal jitter": after n errors the wait is uniform in
+    [c/2, c], c = b * 2**n capped at 24 h, where b is the feed's interval (at least a minute),
+    and never under b: a failing feed is never polled more often than a healthy one, and
+    feeds that failed together (one host down) spread out. Retry-After is a floor (capped too).
+    """
+    base = max(interval, MIN_BACKOFF)
+    if consecutive_errors <= 0:
+        delay = interval
+    else:
+        # A minute * 2**11 is already past the cap; clamping the exponent avoids overflow.
+        ceiling = min(base * 2 ** min(consecutive_errors, 12), MAX_DELAY)
+        low = min(max(ceiling / 2, base), ceiling)
+        seconds = (rng or _RNG).uniform(low.total_seconds(), ceiling.total_seconds())
+        delay = timedelta(seconds=seconds)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, MAX_DELAY)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """Parse a Retry-After header (delay in seconds or an HTTP-date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - (now or datetime.now(UTC)), timedelta(0))
+
+
+def _conditional(state: FeedState) -> dict[str, str]:
+    # Header values must be ASCII for httpx; a mangled stored validator is just not sent.
+    headers = {}
+    if state.etag and state.etag.isascii():
+        headers["If-None-Match"] = state.etag
+    if state.last_modified and state.last_modified.isascii():
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def _result(
+    feed_id: str,
+    state: FeedState,
+    url: str,
+    status: FetchStatus,
+    response: httpx.Response | None = None,
+    **changes: Any,
+) -> FetchResult:
+    """A result that keeps the feed's validators unless `changes` says otherwise."""
+    result = FetchResult(
+        feed_id=feed_id,
+        status=status,
+        url=url,
+        etag=state.etag,
+        last_modified=state.last_modified,
+        body_hash=state.body_hash,
+    )
+    if response is not None:
+        lower = {name.lower(): value for name, value in response.headers.items()}
+        result = replace(result, http_status=response.status_code, headers=lower)
+    return replace(result, **changes)
+
+
+def _with_body(
+    feed_id: str, state: FeedState, url: str, response: httpx.Response, body: bytes
+) -> FetchResult:
+    digest = hashlib.sha256(body).hexdigest()
+    # Same bytes as last time: nothing to parse, whatever the validators say (many servers
+    # send an ETag yet ignore If-None-Match).
+    unchanged = digest == state.body_hash
+    status = FetchStatus.NOT_MODIFIED if unchanged else FetchStatus.OK
+    body_or_none = None if unchanged else body
+    etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+    return _result(
+        feed_id, state, url, status, response,
+        body=body_or_none, etag=etag, last_modified=modified, body_hash=digest,
+    )  # fmt: skip
+
+
+def _not_modified(
+    feed_id: str, state: FeedState, url: str, response: httpx.Response
+) -> FetchResult:
+    # A 304 may carry fresh validators; otherwise the ones we sent still hold.
+    etag = response.headers.get("etag", state.etag)
+    modified = response.headers.get("last-modified", state.last_modified)
+    status = FetchStatus.NOT_MODIFIED
+    return _result(feed_id, state, url, status, response, etag=etag, last_modified=modified)
+
+
+def _refused(feed_id: str, state: FeedState, url: str, response: httpx.Response) -> FetchResult:
+    code = response.status_code
+    status = FetchStatus.GONE if code == 410 else FetchStatus.ERROR
+    wait = parse_retry_after(response.headers.get("retry-after")) if code in THROTTLED else None
+    message = _status_message(response, wait)
+    return _result(feed_id, state, url, status, response, retry_after=wait, error=message)
+
+
+def _status_message(response: httpx.Response, retry_after: timedelta | None) -> str:
+    code = response.status_code
+    text = f"HTTP {code} {response.reason_phrase or httpx.codes.get_reason_phrase(code)}".strip()
+    if code == 410:
+        return f"{text}: the feed was removed; it will not be polled again until re-added"
+    if code in THROTTLED:
+        wait = f"{retry_after.total_seconds():g} s" if retry_after is not None else "a while"
+        return f"{text}; the server asks to wait {wait} before trying again"
+    if code in STATUS_HINTS:
+        return f"{text}; {STATUS_HINTS[code]}"
+    if code >= 500:
+        return f"{text}; the server has a problem, monitor will retry later"
+    return text
+
+
+def _too_big(feed_id: str, cap: int, why: str) -> FetchError:
+    return FetchError(
+        f"the response is larger than the {cap:,}-byte limit ({why})",
+        feed_id=feed_id,
+        hint="check the URL is a feed, or raise max_body_bytes in the settings",
+    )
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception and what it wraps (httpx -> httpcore -> OSError/SSLError)."""
+    for _ in range(10):  # a bound, in case a chain ever loops
+        if exc is None:
+            return
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _failure(exc: BaseException, url: str, settings: Settings) -> str:
+    """What went wrong, for the user: the cause and what to do about it."""
+    host = urlsplit(url).hostname or url
+    if isinstance(exc, FetchError):
+        return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+    if isinstance(exc, TimeoutError):  # our whole-request deadline, not one of httpx's
+        return f"took more than {settings.total_timeout:g} s in all; the server is too slow"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out after {settings.connect_timeout:g} s connecting to {host}; is it down?"
+    if isinstance(exc, httpx.ReadTimeout):
+        slow = "the server is slow or hanging"
+        return f"timed out after {settings.read_timeout:g} s reading the response; {slow}"
+    if isinstance(exc, httpx.ConnectError):
+        return _connect_failure(exc, url)
+    return _other_failure(exc, url)
+
+
+def _connect_failure(exc: httpx.ConnectError, url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the TLS certificate of {host} is invalid ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake with {host} failed ({cause.reason}); check http(s):// in the URL"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve the host name {host}; check the feed URL (or the DNS setup)"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused by {parts.netloc}; the server is down or the URL is wrong"
+    return f"cannot connect to {host}: {exc or type(exc).__name__}"
+
+
+def _other_failure(exc: BaseException, url: str) -> str:
+    host = urlsplit(url).hostname or url
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out talking to {host}; the server is slow or unreachable"
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return f"cannot fetch {url!r}: {detail}; check the feed URL"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{host} broke off or sent invalid HTTP ({detail}); monitor will retry later"
+    if isinstance(exc, zlib.error):
+        return f"the compressed body from {host} is corrupt ({detail}); monitor will retry later"
+    return f"request to {host} failed ({type(exc).__name__}: {detail}); monitor will retry later"

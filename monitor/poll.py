@@ -1,0 +1,223 @@
+"""One poll of one feed, top to bottom, and a cycle over many feeds.
+
+`poll_feed` is the whole life of a feed's poll in one place, in the order it happens:
+state -> conditional GET -> not modified? record and stop -> parse + normalise (in a worker
+process) -> store new and edited items together with the new state in one transaction ->
+reset the error counter. Every failure ends in a recorded state with a back-off, never in an
+exception that could stop the cycle: one bad feed never stops the others.
+
+The scheduler only decides *when* `poll_cycle` runs; `monitor poll` calls the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from monitor.errors import ParseError
+from monitor.fetch import Fetcher, retry_delay
+from monitor.models import (
+    CycleSummary,
+    FeedState,
+    FetchResult,
+    FetchStatus,
+    Item,
+    PollOutcome,
+    Settings,
+    StoreResult,
+)
+from monitor.models import Feed as Feed
+from monitor.normalize import normalize
+from monitor.parse import parse
+from monitor.store import Store
+
+Clock = Callable[[], datetime]
+OnOutcome = Callable[[PollOutcome], None]
+
+# Feeds due within this margin are polled with the current cycle rather than waiting a tick.
+DUE_MARGIN = timedelta(seconds=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ingest(
+    feed: Feed, body: bytes, headers: Mapping[str, str], url: str, now: datetime
+) -> list[Item] | str:
+    """Parse and normalise one body; runs in a worker process.
+
+    Returns the error text instead of raising: our exceptions carry keyword arguments and do not
+    survive pickling back from a worker process.
+    """
+    try:
+        return normalize(feed, parse(feed.id, body, headers, url), url, now)
+    except ParseError as error:
+        return error.message if not error.hint else f"{error.message} ({error.hint})"
+
+
+class Parser:
+    """Runs `ingest` inline or in a pool of worker processes (parsing is the CPU-heavy stage)."""
+
+    def __init__(self, workers: int = 0) -> None:
+        # 0 = inline: cheapest for a handful of feeds and for tests.
+        self._pool: Executor | None = ProcessPoolExecutor(workers) if workers > 0 else None
+
+    async def run(self, feed: Feed, result: FetchResult, now: datetime) -> list[Item] | str:
+        body = result.body or b""
+        if self._pool is None:
+            return ingest(feed, body, result.headers, result.url, now)
+        loop = asyncio.get_running_loop()
+        headers = dict(result.headers)
+        return await loop.run_in_executor(self._pool, ingest, feed, body, headers, result.url, now)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def default_workers(feed_count: int) -> int:
+        """Worker processes for a cycle: none for a few feeds, else one per core."""
+        return 0 if feed_count < 8 else (os.cpu_count() or 1)
+
+
+async def poll_feed(
+    feed: Feed, fetcher: Fetcher, store: Store, parser: Parser, clock: Clock = utcnow
+) -> PollOutcome:
+    """Poll one feed and record the outcome. Never raises for the feed's own failures."""
+    started, t0 = clock(), time.perf_counter()
+    state = current_state(store, feed)
+    result = await fetcher.fetch(feed.id, state)
+    if result.status is FetchStatus.OK:
+        items = await parser.run(feed, result, started)
+        if isinstance(items, str):
+            result = dataclasses.replace(result, status=FetchStatus.ERROR, error=items)
+        else:
+            new_state = succeeded(state, feed, result, started)
+            stored = store.save_items(feed.id, items, new_state)
+            return outcome(feed, result, t0, stored)
+    if result.status is FetchStatus.NOT_MODIFIED:
+        store.save_state(succeeded(state, feed, result, started))
+    elif result.status is FetchStatus.GONE:
+        store.save_state(gone(state, result, started))
+    else:
+        store.save_state(failed(state, feed, result, started))
+    return outcome(feed, result, t0, StoreResult())
+
+
+def current_state(store: Store, feed: Feed) -> FeedState:
+    """The stored state, or a fresh one when the feed is new or its URL was edited by hand."""
+    state = store.get_state(feed.id)
+    if state is None or state.configured_url != feed.url:
+        return FeedState(feed_id=feed.id, url=feed.url, configured_url=feed.url)
+    return state
+
+
+def next_poll(feed: Feed, now: datetime) -> datetime:
+    """Interval plus up to 10% jitter, so feeds added together drift apart."""
+    jitter = random.uniform(0, 0.1) * feed.interval.total_seconds()
+    return now + feed.interval + timedelta(seconds=jitter)
+
+
+def succeeded(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
+    return dataclasses.replace(
+        state,
+        url=result.permanent_url or state.url,
+        # The fetcher already carries validators forward when a response has none.
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_hash,
+        last_attempt=now,
+        last_success=now,
+        consecutive_errors=0,
+        last_error=None,
+        next_due=next_poll(feed, now),
+    )
+
+
+def failed(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
+    errors = state.consecutive_errors + 1
+    delay = retry_delay(errors, feed.interval, result.retry_after)
+    return dataclasses.replace(
+        state,
+        last_attempt=now,
+        consecutive_errors=errors,
+        last_error=result.error or "unknown error",
+        next_due=now + delay,
+    )
+
+
+def gone(state: FeedState, result: FetchResult, now: datetime) -> FeedState:
+    return dataclasses.replace(
+        state,
+        last_attempt=now,
+        gone=True,
+        last_error=result.error or "HTTP 410 Gone: the publisher removed this feed",
+        next_due=None,
+    )
+
+
+def outcome(feed: Feed, result: FetchResult, t0: float, stored: StoreResult) -> PollOutcome:
+    return PollOutcome(
+        feed_id=feed.id,
+        status=result.status,
+        new=stored.new,
+        updated=stored.updated,
+        error=result.error if result.status in (FetchStatus.ERROR, FetchStatus.GONE) else None,
+        elapsed=time.perf_counter() - t0,
+    )
+
+
+def is_due(feed: Feed, state: FeedState | None, now: datetime, *, force: bool = False) -> bool:
+    """Whether a feed should be polled in a cycle starting at `now`.
+
+    Disabled and gone feeds never are. `force` (used by `monitor poll`) ignores the interval
+    but still honours a back-off after errors, unless the feed has never succeeded.
+    """
+    if not feed.enabled:
+        return False
+    if state is None or state.configured_url != feed.url:
+        return True
+    if state.gone:
+        return False
+    if state.next_due is None or state.next_due <= now + DUE_MARGIN:
+        return True
+    return force and state.consecutive_errors == 0
+
+
+async def poll_cycle(
+    feeds: Sequence[Feed],
+    store: Store,
+    settings: Settings,
+    *,
+    force: bool = False,
+    parser: Parser | None = None,
+    on_outcome: OnOutcome | None = None,
+    clock: Clock = utcnow,
+) -> CycleSummary:
+    """Poll every due feed concurrently (the fetcher bounds concurrency) and summarise."""
+    t0 = time.perf_counter()
+    states = store.states()
+    now = clock()
+    due = [f for f in feeds if is_due(f, states.get(f.id), now, force=force)]
+    own_parser = parser is None
+    parser = parser or Parser(Parser.default_workers(len(due)))
+    outcomes: list[PollOutcome] = []
+    try:
+        async with Fetcher(settings) as fetcher:
+            tasks = [poll_feed(feed, fetcher, store, parser, clock) for feed in due]
+            for next_done in asyncio.as_completed(tasks):
+                result = await next_done
+                outcomes.append(result)
+                if on_outcome is not None:
+                    on_outcome(result)
+    finally:
+        if own_parser:
+            parser.close()
+    return CycleSummary(outcomes=tuple(outcomes), elapsed=time.perf_counter() - t0)

@@ -1,0 +1,149 @@
+"""Plain-text and JSON views for the CLI: pure functions from values to strings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import format_duration as duration
+from monitor.models import CycleSummary, Feed, FeedState, FetchStatus, StoredItem
+
+ERROR_WIDTH = 70
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    delta = now - when
+    if delta < timedelta(0):
+        return "in " + duration(-delta - timedelta(microseconds=delta.microseconds))
+    return duration(delta - timedelta(microseconds=delta.microseconds)) + " ago"
+
+
+def health(feed: Feed, state: FeedState | None) -> str:
+    """One word for a feed's state."""
+    if not feed.enabled:
+        return "disabled"
+    if state is None or state.last_attempt is None:
+        return "new"
+    if state.gone:
+        return "gone"
+    if state.consecutive_errors:
+        return f"failing x{state.consecutive_errors}"
+    return "ok"
+
+
+def cycle(summary: CycleSummary) -> str:
+    """The one-screen summary `monitor poll` prints."""
+    lines = [
+        f"polled {len(summary.outcomes)} feeds in {summary.elapsed:.1f} s: "
+        f"{summary.count(FetchStatus.OK)} ok, "
+        f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
+        f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone",
+        f"items: {summary.new} new, {summary.updated} updated",
+    ]
+    failures = [o for o in summary.outcomes if o.error]
+    for o in sorted(failures, key=lambda o: o.feed_id)[:15]:
+        lines.append(f"  ! {o.feed_id}: {_clip(o.error or '')}")
+    if len(failures) > 15:
+        lines.append(f"  ... and {len(failures) - 15} more failed feeds (see `monitor status`)")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int = ERROR_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def feeds_table(feeds: Sequence[Feed], states: Mapping[str, FeedState], now: datetime) -> str:
+    if not feeds:
+        return "no feeds yet: add one with `monitor feeds add URL`"
+    rows = [["ID", "HEALTH", "EVERY", "LAST OK", "TAGS", "URL"]]
+    for feed in feeds:
+        state = states.get(feed.id)
+        rows.append(
+            [
+                feed.id,
+                health(feed, state),
+                duration(feed.interval),
+                ago(state.last_success if state else None, now),
+                ",".join(feed.tags),
+                state.url if state else feed.url,
+            ]
+        )
+    return _table(rows)
+
+
+def status(
+    feeds: Sequence[Feed], states: Mapping[str, FeedState], total_items: int, now: datetime
+) -> str:
+    rows = [["FEED", "HEALTH", "LAST POLL", "LAST OK", "NEXT", "LAST ERROR"]]
+    for feed in feeds:
+        state = states.get(feed.id)
+        rows.append(
+            [
+                feed.id,
+                health(feed, state),
+                ago(state.last_attempt if state else None, now),
+                ago(state.last_success if state else None, now),
+                ago(state.next_due, now) if state and state.next_due else "-",
+                _clip(state.last_error or "", 50) if state else "",
+            ]
+        )
+    failing = sum(1 for f in feeds if health(f, states.get(f.id)).startswith(("failing", "gone")))
+    head = f"{len(feeds)} feeds ({failing} failing or gone), {total_items} items stored"
+    return head + "\n\n" + _table(rows) if feeds else head
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def feed_json(feed: Feed, state: FeedState | None) -> dict[str, Any]:
+    return {
+        "id": feed.id,
+        "url": state.url if state else feed.url,
+        "configured_url": feed.url,
+        "title": feed.title,
+        "tags": list(feed.tags),
+        "interval": duration(feed.interval),
+        "enabled": feed.enabled,
+        "health": health(feed, state),
+        "last_attempt": _iso(state.last_attempt) if state else None,
+        "last_success": _iso(state.last_success) if state else None,
+        "consecutive_errors": state.consecutive_errors if state else 0,
+        "last_error": state.last_error if state else None,
+        "next_due": _iso(state.next_due) if state else None,
+    }
+
+
+def item_json(stored: StoredItem) -> dict[str, Any]:
+    item = stored.item
+    return {
+        "id": stored.id,
+        "feed": item.feed_id,
+        "guid": item.guid,
+        "title": item.title,
+        "summary": item.summary,
+        "link": item.link,
+        "lang": item.lang,
+        "published": item.published.isoformat(),
+        "first_seen": item.first_seen.isoformat(),
+        "regions": list(item.regions),
+    }
+
+
+def item_lines(stored: StoredItem) -> str:
+    item = stored.item
+    when = item.published.strftime("%Y-%m-%d %H:%M")
+    head = f"[{stored.id}] {when}  {item.feed_id}  {item.title}"
+    return head + (f"\n      {item.link}" if item.link else "")

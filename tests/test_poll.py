@@ -1,0 +1,174 @@
+"""One poll of one feed, and cycles, through every real stage: HTTP server, parser, SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from monitor.models import Feed, FetchStatus, Settings
+from monitor.poll import is_due, poll_cycle
+from monitor.store import Store
+from tests._feedserver import FeedServer, redirect, serve, status, with_etag
+
+SETTINGS = Settings(connect_timeout=2, read_timeout=1, total_timeout=3)
+
+
+def rss(*entries: tuple[str, str]) -> bytes:
+    """An RSS 2.0 document with one item per (guid, title)."""
+    items = "".join(
+        f"<item><guid>{escape(g)}</guid><title>{escape(t)}</title>"
+        f"<link>https://news.example.org/{escape(g)}?utm_source=rss</link>"
+        f"<description>&lt;p&gt;{escape(t)} &amp;amp; more&lt;/p&gt;</description>"
+        "<pubDate>Tue, 02 Dec 2025 08:00:00 GMT</pubDate></item>"
+        for g, t in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Test</title><link>https://news.example.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+TWO = rss(("a1", "PLA drills near the Taiwan Strait"), ("a2", "北朝鮮がミサイル発射"))
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "state" / "monitor.db") as db:
+        yield db
+
+
+async def cycle(store: Store, *feeds: Feed, force: bool = True) -> dict[str, FetchStatus]:
+    summary = await poll_cycle(list(feeds), store, SETTINGS, force=force)
+    return {o.feed_id: o.status for o in summary.outcomes}
+
+
+async def test_cold_then_warm_poll_stores_once_and_uses_the_etag(
+    server: FeedServer, store: Store
+) -> None:
+    feed = Feed(id="wire", url=server.add("/wire.xml", with_etag(TWO)))
+    assert await cycle(store, feed) == {"wire": FetchStatus.OK}
+    assert store.count_items() == 2
+    assert await cycle(store, feed) == {"wire": FetchStatus.NOT_MODIFIED}
+    assert store.count_items() == 2
+    assert server.requests_to("/wire.xml")[1].headers["if-none-match"] == '"v1"'
+    state = store.get_state("wire")
+    assert state is not None and state.etag == '"v1"' and state.consecutive_errors == 0
+
+
+async def test_items_are_normalised_before_they_are_stored(
+    server: FeedServer, store: Store
+) -> None:
+    feed = Feed(id="wire", url=server.add("/wire.xml", serve(TWO)))
+    await cycle(store, feed)
+    [found] = store.search("ミサイル")
+    assert found.item.title == "北朝鮮がミサイル発射"
+    assert found.item.summary == "北朝鮮がミサイル発射 & more"
+    assert found.item.link == "https://news.example.org/a2"  # tracking parameter removed
+    assert found.item.published == datetime(2025, 12, 2, 8, 0, tzinfo=UTC)
+
+
+async def test_an_edited_item_is_updated_not_duplicated(server: FeedServer, store: Store) -> None:
+    feed = Feed(id="wire", url=server.add("/wire.xml", serve(TWO)))
+    await cycle(store, feed)
+    server.add("/wire.xml", serve(rss(("a1", "PLA live-fire drills near the Taiwan Strait"))))
+    summary = await poll_cycle([feed], store, SETTINGS, force=True)
+    assert (summary.new, summary.updated) == (0, 1)
+    assert store.count_items() == 2
+    assert [s.item.title for s in store.search("live-fire")] == [
+        "PLA live-fire drills near the Taiwan Strait"
+    ]
+
+
+async def test_one_bad_feed_does_not_stop_the_cycle(server: FeedServer, store: Store) -> None:
+    good = Feed(id="good", url=server.add("/good.xml", serve(TWO)))
+    broken = Feed(id="broken", url=server.add("/broken.xml", status(500)))
+    html = Feed(
+        id="page",
+        url=server.add("/page", serve(b"<html><body>hello</body></html>", "text/html")),
+    )
+    statuses = await cycle(store, good, broken, html)
+    assert statuses == {
+        "good": FetchStatus.OK,
+        "broken": FetchStatus.ERROR,
+        "page": FetchStatus.ERROR,
+    }
+    assert store.count_items("good") == 2
+    state = store.get_state("broken")
+    assert state is not None and state.consecutive_errors == 1
+    assert "500" in (state.last_error or "")
+    page_state = store.get_state("page")
+    assert page_state is not None and "HTML" in (page_state.last_error or "")
+
+
+async def test_a_failing_feed_backs_off(server: FeedServer, store: Store) -> None:
+    feed = Feed(id="broken", url=server.add("/broken.xml", status(500)))
+    await cycle(store, feed)
+    state = store.get_state("broken")
+    assert state is not None and state.next_due is not None
+    now = datetime.now(UTC)
+    assert state.next_due > now + timedelta(minutes=5)
+    assert not is_due(feed, state, now)
+    assert not is_due(feed, state, now, force=True)  # `monitor poll` respects a back-off
+
+
+async def test_retry_after_is_honoured(server: FeedServer, store: Store) -> None:
+    feed = Feed(id="busy", url=server.add("/busy.xml", status(429, {"Retry-After": "7200"})))
+    await cycle(store, feed)
+    state = store.get_state("busy")
+    assert state is not None and state.next_due is not None
+    assert state.next_due >= datetime.now(UTC) + timedelta(seconds=7100)
+
+
+async def test_gone_disables_the_feed(server: FeedServer, store: Store) -> None:
+    feed = Feed(id="old", url=server.add("/old.xml", status(410)))
+    assert await cycle(store, feed) == {"old": FetchStatus.GONE}
+    assert await cycle(store, feed) == {}  # never polled again
+    assert len(server.requests_to("/old.xml")) == 1
+
+
+async def test_a_permanent_redirect_moves_the_feed(server: FeedServer, store: Store) -> None:
+    server.add("/new.xml", with_etag(TWO))
+    feed = Feed(id="moved", url=server.add("/old.xml", redirect(server.url("/new.xml"), 301)))
+    await cycle(store, feed)
+    state = store.get_state("moved")
+    assert state is not None and state.url == server.url("/new.xml")
+    await cycle(store, feed)
+    assert len(server.requests_to("/old.xml")) == 1  # the second poll went straight there
+    assert len(server.requests_to("/new.xml")) == 2
+
+
+async def test_editing_the_url_by_hand_starts_the_feed_over(
+    server: FeedServer, store: Store
+) -> None:
+    old = Feed(id="wire", url=server.add("/a.xml", status(500)))
+    await cycle(store, old)
+    edited = Feed(id="wire", url=server.add("/b.xml", serve(TWO)))
+    assert await cycle(store, edited, force=False) == {"wire": FetchStatus.OK}
+    state = store.get_state("wire")
+    assert state is not None and state.consecutive_errors == 0
+
+
+async def test_disabled_feeds_are_not_polled(server: FeedServer, store: Store) -> None:
+    feed = Feed(id="off", url=server.add("/off.xml", serve(TWO)), enabled=False)
+    assert await cycle(store, feed) == {}
+    assert server.requests_to("/off.xml") == []
+
+
+async def test_many_feeds_are_parsed_in_worker_processes(server: FeedServer, store: Store) -> None:
+    feeds = [
+        Feed(id=f"f{n}", url=server.add(f"/f{n}.xml", serve(rss((f"g{n}", f"Story {n}")))))
+        for n in range(12)  # above the inline threshold: a process pool does the parsing
+    ]
+    statuses = await cycle(store, *feeds)
+    assert set(statuses.values()) == {FetchStatus.OK}
+    assert store.count_items() == 12

@@ -1,0 +1,137 @@
+"""`monitor run` as a real subprocess against a real feed server: poll, reload, stop cleanly."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.store import Store
+from tests._feedserver import FeedServer, serve
+from tests.test_poll import TWO, rss
+
+WAIT = 30.0  # generous upper bound for a loaded CI machine; every wait ends on an event
+
+
+class Service:
+    """A running `monitor run` whose stderr lines arrive on a queue."""
+
+    def __init__(self, rules: Path, db: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--rules",
+                str(rules),
+                "--db",
+                str(db),
+                "run",
+                "--tick",
+                "0.2",
+            ],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str) -> str:
+        """Block until a log line containing `text` arrives."""
+        deadline = time.monotonic() + WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no log line with {text!r}; saw:\n" + "\n".join(self.seen))
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=10)
+        self._reader.join(timeout=WAIT)  # the pipe reaches EOF once the process is gone
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return code
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[FeedServer, Path, Path]]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    with FeedServer() as server:
+        yield server, rules, tmp_path / "state" / "monitor.db"
+
+
+def write_feeds(rules: Path, *urls: str) -> None:
+    lines = ["feeds:"] + [f"  - url: {u}\n    interval: 1m" for u in urls]
+    (rules / "feeds.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_run_polls_reloads_and_stops_cleanly(setup: tuple[FeedServer, Path, Path]) -> None:
+    server, rules, db = setup
+    write_feeds(rules, server.add("/one.xml", serve(TWO)))
+    service = Service(rules, db)
+    try:
+        service.wait_for("poll cycle: 1 feeds (1 ok")
+        with Store(db) as store:  # the CLI side reads while the service runs
+            assert store.count_items() == 2
+
+        (rules / "feeds.yaml").write_text("feeds:\n  - url: [oops\n", encoding="utf-8")
+        error = service.wait_for("keeping the last good feeds")
+        assert "feeds.yaml:" in error
+
+        write_feeds(rules, server.url("/one.xml"), server.add("/two.xml", serve(rss(("b", "x")))))
+        service.wait_for("reloaded")
+        service.wait_for("poll cycle: 1 feeds (1 ok")  # only the new feed is due
+    finally:
+        code = service.stop()
+    assert code == 0
+    service.wait_for("monitor stopped")
+    with Store(db) as store:
+        assert store.count_items() == 3
+
+
+def test_sigterm_during_a_hanging_poll_exits_in_time(setup: tuple[FeedServer, Path, Path]) -> None:
+    server, rules, db = setup
+    from tests._feedserver import stall
+
+    write_feeds(rules, server.add("/hang.xml", stall()))
+    service = Service(rules, db)
+    service.wait_for("monitor running")
+    assert server.wait_for_in_flight(1, WAIT)  # the poll is stuck inside the request
+    started = time.monotonic()
+    assert service.stop() == 0
+    assert time.monotonic() - started < 10
+
+
+def test_an_invalid_feeds_file_refuses_to_start(setup: tuple[FeedServer, Path, Path]) -> None:
+    _server, rules, db = setup
+    (rules / "feeds.yaml").write_text("feeds:\n  - url: ftp://nowhere\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db), "run"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "feeds.yaml:2" in result.stderr

@@ -1,0 +1,450 @@
+"""The store stage against real SQLite files.
+
+Fixtures: `CORPUS` is a handful of short headlines written for these tests in English,
+Japanese, Chinese and Korean (two feeds, published an hour apart, newest last); each search
+test names the items it expects by guid. Every store lives in a fresh file under tmp_path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.errors import StoreError
+from monitor.models import FeedState, Item, StoredItem, StoreResult
+from monitor.store import Store
+
+T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
+
+
+def make_item(guid: str, title: str, summary: str = "", **kw: Any) -> Item:
+    values: dict[str, Any] = {
+        "feed_id": "asia",
+        "guid": guid,
+        "link": f"https://news.example.org/{guid}",
+        "title": title,
+        "summary": summary,
+        "html": f"<p>{summary}</p>",
+        "author": None,
+        "lang": "en",
+        "published": T0,
+        "first_seen": T0,
+        "content_hash": f"{title}|{summary}",
+        "regions": (),
+    }
+    values.update(kw)
+    return Item(**values)
+
+
+def state(feed_id: str = "asia", **kw: Any) -> FeedState:
+    return FeedState(feed_id, f"https://{feed_id}.example.org/feed.xml", **kw)
+
+
+# (feed, guid, title, summary, hours after T0)
+CORPUS = [
+    ("asia", "en-drills", "PLA holds live-fire drills near the Taiwan Strait", "Ships circled.", 0),
+    ("asia", "en-calm", "Taiwan says the strait is calm", "No incursions were reported.", 1),
+    ("asia", "ja-missile", "北朝鮮が弾道ミサイルを発射", "防衛省によると日本海に落下した。", 2),
+    ("asia", "ja-strait", "台湾海峡で中国軍が演習", "空母も参加した。", 3),
+    ("asia", "zh-mofa", "外交部回应台湾问题", "发言人在记者会上表示反对。", 4),
+    (
+        "korea",
+        "ko-missile",
+        "북한, 동해상으로 탄도미사일 발사",
+        "합참은 북한의 발사를 확인했다.",
+        5,
+    ),
+    ("korea", "en-vote", "UN vote: 50% of members abstain", "The_resolution failed.", 6),
+]
+
+
+def fill(store: Store) -> None:
+    for feed_id in ("asia", "korea"):
+        items = [
+            make_item(g, t, s, feed_id=f, published=T0 + timedelta(hours=h))
+            for f, g, t, s, h in CORPUS
+            if f == feed_id
+        ]
+        store.save_items(feed_id, items, state(feed_id))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "state" / "monitor.db") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A store holding CORPUS, shared by the read-only search tests."""
+    with Store(tmp_path_factory.mktemp("corpus") / "monitor.db") as s:
+        fill(s)
+        yield s
+
+
+def guids(found: Sequence[StoredItem]) -> list[str]:
+    return [s.item.guid for s in found]
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A second, plain connection: what another process would see."""
+    return sqlite3.connect(path, isolation_level=None, timeout=0)
+
+
+# --- opening and migrating -----------------------------------------------------------------
+
+
+def test_open_creates_directories_wal_and_schema_once(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "monitor.db"
+    Store(path).close()
+    Store(path).close()  # reopening applies nothing twice
+    conn = raw(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert names == ["m001_feeds", "m002_items", "m003_item_regions", "m004_items_fts"]
+    conn.close()
+
+
+def test_stores_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    path, barrier, errors = tmp_path / "monitor.db", threading.Barrier(4), []
+
+    def open_close() -> None:
+        barrier.wait()
+        try:
+            Store(path).close()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_close) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    conn = raw(path)
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone() == (4,)
+    conn.close()
+
+
+def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database" * 100)
+    with pytest.raises(StoreError, match="not a monitor database") as info:
+        Store(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_path_under_a_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file where a directory should be")
+    path = tmp_path / "state" / "monitor.db"
+    with pytest.raises(StoreError, match="cannot open") as info:
+        Store(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_database_from_a_newer_monitor_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.db"
+    Store(path).close()
+    conn = raw(path)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+        " VALUES ('monitor', 'm999_from_the_future', '2030-01-01')"
+    )
+    conn.close()
+    with pytest.raises(StoreError, match=r"newer monitor.*upgrade"):
+        Store(path)
+
+
+def test_disk_full_is_a_store_error_and_leaves_nothing_half_written(store: Store) -> None:
+    # A page limit is SQLite's own way to hit SQLITE_FULL without filling a real disk.
+    pages = store._db.conn.execute("PRAGMA page_count").fetchone()[0]
+    store._db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    items = [make_item(f"g{n}", f"headline {n}", "x" * 2000) for n in range(50)]
+    with pytest.raises(StoreError, match="disk is full"):
+        store.save_items("asia", items, state())
+    assert store.count_items() == 0
+    assert store.get_state("asia") is None
+
+
+# --- feeds' state ---------------------------------------------------------------------------
+
+
+def test_state_round_trips_every_field(store: Store) -> None:
+    full = state(
+        configured_url="https://asia.example.org/old.xml",
+        etag='W/"abc"',
+        last_modified="Mon, 01 Dec 2025 00:00:00 GMT",
+        body_hash="sha256:00ff",
+        last_attempt=T0,
+        last_success=T0 - timedelta(hours=1),
+        consecutive_errors=3,
+        last_error="HTTP 503",
+        next_due=datetime(2025, 12, 1, 9, 30, tzinfo=timezone(timedelta(hours=9))),
+        gone=True,
+    )
+    store.save_state(full)
+    back = store.get_state("asia")
+    assert back == full
+    assert back is not None and back.next_due is not None and back.next_due.tzinfo is UTC
+    assert store.states() == {"asia": full}
+
+
+def test_save_state_overwrites_and_forget_removes(store: Store) -> None:
+    store.save_state(state(etag="one", consecutive_errors=2))
+    store.save_state(state(etag="two"))
+    assert store.get_state("asia") == state(etag="two")
+    store.forget_feed_state("asia")
+    assert store.get_state("asia") is None
+    assert store.states() == {}
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        store.save_state(state(last_attempt=datetime(2025, 1, 1)))
+
+
+# --- saving items ---------------------------------------------------------------------------
+
+
+def test_save_items_counts_new_updated_unchanged_and_saves_state(store: Store) -> None:
+    first = [make_item("a", "Alpha"), make_item("b", "Beta"), make_item("c", "Gamma")]
+    assert store.save_items("asia", first, state(etag="1")) == StoreResult(new=3)
+    again = [
+        make_item("a", "Alpha"),  # same hash: unchanged
+        make_item("b", "Beta, corrected"),  # new hash: updated
+        make_item("d", "Delta"),  # new guid
+    ]
+    assert store.save_items("asia", again, state(etag="2")) == StoreResult(1, 1, 1)
+    assert store.count_items() == 4
+    assert store.get_state("asia") == state(etag="2")
+
+
+def test_an_edited_item_is_updated_in_place(store: Store) -> None:
+    store.save_items("asia", [make_item("a", "Old title", regions=("TW",))], state())
+    [before] = store.search(None)
+    edited = make_item(
+        "a", "New title", "more", first_seen=T0 + timedelta(days=1), regions=("CN", "JP")
+    )
+    store.save_items("asia", [edited], state())
+    [after] = store.search(None)
+    assert (after.id, after.item.first_seen) == (before.id, T0)
+    assert (after.item.title, after.item.html, after.item.regions) == (
+        "New title",
+        "<p>more</p>",
+        ("CN", "JP"),
+    )
+    assert before.updated is None and after.updated is not None
+    assert guids(store.search("new title")) == ["a"] and store.search("old title") == []
+    conn = raw(store.path)
+    assert conn.execute("SELECT code FROM item_regions ORDER BY code").fetchall() == [
+        ("CN",),
+        ("JP",),
+    ]
+    conn.close()
+
+
+def test_an_item_with_the_same_hash_is_not_rewritten(store: Store) -> None:
+    store.save_items("asia", [make_item("a", "Kept", content_hash="h1")], state())
+    store.save_items("asia", [make_item("a", "Ignored", content_hash="h1")], state())
+    [kept] = store.search(None)
+    assert (kept.item.title, kept.updated) == ("Kept", None)
+
+
+def test_a_guid_repeated_in_one_batch_is_stored_once(store: Store) -> None:
+    batch = [make_item("a", "First"), make_item("a", "Second")]
+    assert store.save_items("asia", batch, state()) == StoreResult(new=1, unchanged=1)
+    assert [s.item.title for s in store.search(None)] == ["First"]
+
+
+def test_save_items_is_one_transaction(store: Store) -> None:
+    bad_state = state(last_attempt=datetime(2025, 1, 1))  # naive: fails after the items
+    with pytest.raises(ValueError):
+        store.save_items("asia", [make_item("a", "Alpha")], bad_state)
+    assert store.count_items() == 0
+
+
+def test_items_of_another_feed_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="must be of that feed"):
+        store.save_items("asia", [make_item("a", "x", feed_id="korea")], state())
+
+
+def test_items_round_trip_with_utc_datetimes_and_regions(store: Store) -> None:
+    tokyo = timezone(timedelta(hours=9))
+    item = make_item(
+        "a", "T", "S", author="Desk", lang="ja", regions=("KP", "JP"),
+        published=datetime(2025, 12, 1, 9, 0, tzinfo=tokyo),
+    )  # fmt: skip
+    store.save_items("asia", [item], state())
+    [back] = store.search(None)
+    assert back.item == item
+    assert back.item.published.tzinfo is UTC and back.item.published.hour == 0
+    conn = raw(store.path)
+    rows = conn.execute("SELECT item_id, code FROM item_regions ORDER BY code").fetchall()
+    assert rows == [(back.id, "JP"), (back.id, "KP")]
+    conn.close()
+
+
+def test_get_items_keeps_the_order_asked_and_skips_unknown_ids(store: Store) -> None:
+    store.save_items("asia", [make_item("a", "A"), make_item("b", "B")], state())
+    ids = {s.item.guid: s.id for s in store.search(None)}
+    assert guids(store.get_items([ids["b"], 999, ids["a"]])) == ["b", "a"]
+    assert store.get_items([]) == []
+
+
+def test_prune_deletes_old_items_with_their_index_and_regions(store: Store) -> None:
+    old = make_item("old", "Blockade drills", first_seen=T0 - timedelta(days=100), regions=("TW",))
+    new = make_item("new", "Blockade lifted", first_seen=T0, regions=("TW",))
+    store.save_items("asia", [old, new], state())
+    assert store.prune(T0 - timedelta(days=90)) == 1
+    assert guids(store.search("blockade")) == ["new"]
+    assert store.count_items() == 1
+    conn = raw(store.path)
+    assert conn.execute("SELECT count(*) FROM item_regions").fetchone() == (1,)
+    conn.close()
+
+
+def test_count_items_per_feed(corpus: Store) -> None:
+    assert (corpus.count_items(), corpus.count_items("korea"), corpus.count_items("x")) == (7, 2, 0)
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("taiwan", ["en-calm", "en-drills"]),  # newest first
+        ("TAIWAN strait", ["en-calm", "en-drills"]),  # words ANDed, any order, any case
+        ('"Taiwan Strait"', ["en-drills"]),  # a phrase keeps its order
+        ('"taiwan strait" drills', ["en-drills"]),
+        ("北朝鮮", ["ja-missile"]),
+        ("台湾海峡", ["ja-strait"]),
+        ("台湾", ["zh-mofa", "ja-strait"]),  # two characters: below the trigram size
+        ("外交部", ["zh-mofa"]),
+        ("台湾 外交部", ["zh-mofa"]),  # a short and a long term together
+        ("台湾 演習", ["ja-strait"]),  # two short terms
+        ("북한", ["ko-missile"]),  # also found as 북한의 (particle attached)
+        ("탄도미사일 발사", ["ko-missile"]),
+        ("UN", ["en-vote"]),  # short Latin terms too (substring, any case)
+        ("50%", ["en-vote"]),  # % and _ are literal, not LIKE wildcards
+        ("%", ["en-vote"]),
+        ("_", ["en-vote"]),
+        ("ships", ["en-drills"]),  # the summary is searched too
+        ("blockade", []),
+    ],
+)
+def test_search_finds_terms_in_every_language(
+    corpus: Store, query: str, expected: list[str]
+) -> None:
+    assert guids(corpus.search(query)) == expected
+
+
+def test_search_without_query_lists_newest_first_with_filters(corpus: Store) -> None:
+    everything = [g for _, g, *_ in reversed(CORPUS)]
+    assert guids(corpus.search(None)) == everything
+    assert guids(corpus.search("  ")) == everything
+    assert guids(corpus.search(None, limit=2)) == everything[:2]
+    assert corpus.search(None, limit=0) == []
+    since = T0 + timedelta(hours=4)
+    assert guids(corpus.search(None, since=since)) == everything[:3]
+    assert guids(corpus.search(None, feed_id="korea")) == everything[:2]
+    assert guids(corpus.search("missile", feed_id="asia")) == []
+    assert guids(corpus.search("台湾", since=since)) == ["zh-mofa"]
+
+
+HOSTILE = [
+    '"', '""', '"""', '"unclosed phrase', 'a"b"c', "AND", "OR NOT", "NEAR(taiwan strait)",
+    "*", "taiwan*", "^taiwan", "title:taiwan", "(", ")", "{title summary}: x", "-taiwan",
+    "'; DROP TABLE items; --", "\\", "\\%", "\x00", "a\x00b", "   \t\n ", "台湾 OR 北朝鮮",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_search_input_is_never_syntax(corpus: Store, query: str) -> None:
+    found = corpus.search(query)
+    assert isinstance(found, list)
+    assert corpus.count_items() == len(CORPUS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(query=st.text(max_size=40))
+def test_search_never_fails_on_any_text(corpus: Store, query: str) -> None:
+    for found in corpus.search(query, limit=5):
+        assert found.item.guid in {g for _, g, *_ in CORPUS}
+
+
+# --- concurrency --------------------------------------------------------------------------
+
+
+def test_a_reader_is_not_blocked_by_an_open_write(store: Store) -> None:
+    store.save_items("asia", [make_item("a", "Before")], state())
+    writer = raw(store.path)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE items SET title = 'During'")
+    started = time.monotonic()
+    assert [s.item.title for s in store.search(None)] == ["Before"]
+    assert store.count_items() == 1 and store.get_state("asia") is not None
+    assert time.monotonic() - started < 1.0
+    writer.execute("COMMIT")
+    assert [s.item.title for s in store.search(None)] == ["During"]
+    writer.close()
+
+
+def test_a_second_writer_waits_for_the_first(store: Store) -> None:
+    other = Store(store.path)
+    holder = raw(store.path)
+    holder.execute("BEGIN IMMEDIATE")
+    # A write by the holder makes any snapshot the waiting writer took before it stale.
+    holder.execute("INSERT INTO feeds (feed_id, url) VALUES ('other', 'https://other.example')")
+    results: list[StoreResult] = []
+    waiting = threading.Thread(
+        target=lambda: results.append(other.save_items("asia", [make_item("a", "A")], state()))
+    )
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and results == []  # waiting, not failed at once
+    holder.execute("COMMIT")
+    waiting.join(5)
+    assert results == [StoreResult(new=1)]
+    assert store.count_items() == 1  # the first Store sees the second's write
+    other.close()
+    holder.close()
+
+
+def test_a_writer_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.db"
+    with Store(path, busy_timeout=0.2) as impatient:
+        holder = raw(path)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"locked.*try again"):
+            impatient.save_state(state())
+        assert time.monotonic() - started >= 0.15
+        holder.execute("ROLLBACK")
+        holder.close()
+        impatient.save_state(state())  # usable again once the lock is gone
+        assert impatient.get_state("asia") == state()
+
+
+def test_one_store_is_safe_to_share_between_threads(store: Store) -> None:
+    def poll(feed_id: str) -> None:
+        for n in range(20):
+            item = make_item(f"{feed_id}-{n}", f"headline {n}", feed_id=feed_id)
+            store.save_items(feed_id, [item], state(feed_id))
+
+    threads = [threading.Thread(target=poll, args=(f"f{k}",)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count_items() == 80
+    assert sorted(store.states()) == ["f0", "f1", "f2", "f3"]

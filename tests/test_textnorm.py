@@ -1,0 +1,134 @@
+"""Normalisation and script-aware boundaries: the rules every rule term and item text share."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.textnorm import (
+    Script,
+    boundary_ok,
+    fold,
+    phrase_pattern,
+    split_words,
+    term_script,
+    token_starts,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("ＰＬＡ", "pla"),  # full-width Latin (NFKC)
+        ("ＰＬＡ　ＮＡＶＹ", "pla navy"),  # ideographic space too
+        ("Taiwan STRAIT", "taiwan strait"),
+        ("Straße", "strasse"),  # casefold, not lower
+        ("Khánh Hòa", "khanh hoa"),  # Latin diacritics
+        ("Việt Nam", "viet nam"),  # stacked marks
+        ("Zoë Ångström Łódź", "zoe angstrom łodz"),  # ł has no decomposition: kept
+        ("x\u0301", "x"),  # a combining mark with no precomposed form
+        ("がぎぐ パピプ", "がぎぐ パピプ"),  # kana dakuten/handakuten kept
+        ("ｶﾞｲﾑｼｮｳ", "ガイムショウ"),  # half-width kana become full-width, dakuten kept
+        ("臺灣", "台湾"),  # Traditional -> Simplified
+        ("國防部", "国防部"),
+        ("韓國", "韩国"),
+        ("對話", "对话"),
+        ("北韓 北朝鮮", "北韩 北朝鲜"),
+        ("台湾", "台湾"),  # Simplified is left alone
+        ("Ελλάδα", "ελλάδα"),  # Greek keeps its accents: only Latin letters are stripped
+        ("북한의", "북한의"),
+    ],
+)
+def test_fold(raw: str, folded: str) -> None:
+    assert fold(raw) == folded
+
+
+def test_traditional_and_simplified_fold_together() -> None:
+    assert fold("臺灣海峽") == fold("台湾海峡")
+    assert fold("中華民國國防部") == fold("中华民国国防部")
+
+
+@given(st.text())
+def test_fold_is_idempotent(text: str) -> None:
+    once = fold(text)
+    assert fold(once) == once
+
+
+@given(st.text(alphabet=st.characters(codec="ascii")))
+def test_ascii_fast_path_agrees_with_the_general_path(text: str) -> None:
+    # The non-ASCII path must give the same answer, or a rule term and a text would differ
+    # only because one of them happened to contain a non-ASCII character.
+    assert fold(text + "é")[:-1] == fold(text)
+
+
+@pytest.mark.parametrize(
+    ("term", "script"),
+    [
+        ("taiwan", Script.WORD),
+        ("台湾", Script.HAN),
+        ("ミサイル", Script.HAN),
+        ("북한", Script.HANGUL),
+        ("f-35", Script.WORD),
+        ("-", Script.WORD),
+        ("москва", Script.WORD),
+    ],
+)
+def test_term_script(term: str, script: Script) -> None:
+    assert term_script(term) is script
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "prefix", "ok"),
+    [
+        ("taiwan's navy", "taiwan", False, True),
+        ("taiwanese navy", "taiwan", False, False),
+        ("taiwanese navy", "taiwan", True, True),
+        ("in taiwan", "taiwan", False, True),
+        ("pretaiwan", "taiwan", True, False),
+        ("在taiwan的", "taiwan", False, True),  # a script change is a boundary
+        ("北朝鲜の", "朝鲜", False, True),  # Han: substring
+        ("북한의 미사일", "북한", False, True),  # Hangul: particles may follow
+        ("남북한", "북한", False, False),  # ...but a boundary before is needed
+        ("_taiwan", "taiwan", False, False),
+    ],
+)
+def test_boundary_ok(text: str, term: str, prefix: bool, ok: bool) -> None:
+    start = text.index(term)
+    script = term_script(term)
+    assert boundary_ok(text, start, start + len(term), script, prefix=prefix) is ok
+
+
+def test_split_words() -> None:
+    assert split_words(fold("Live-Fire")) == ["live", "fire"]
+    assert split_words("u.s.") == ["u", "s"]
+    assert split_words("台湾 海峡") == ["台湾", "海峡"]
+    assert split_words("--") == []
+
+
+def test_token_starts() -> None:
+    text = fold("Taiwan's strait: 台湾海峡 북한의 미사일")
+    starts = token_starts(text)
+    tokens = [text[s:].split(" ")[0] for s in starts]
+    assert tokens[:2] == ["taiwan's", "strait:"]
+    assert len(starts) == 2 + 4 + 2  # two words, four Han characters, two Hangul words
+
+
+@pytest.mark.parametrize(
+    ("words", "prefix", "text", "found"),
+    [
+        (["taiwan", "strait"], False, "the taiwan strait.", True),
+        (["taiwan", "strait"], False, "taiwan's strait", True),
+        (["taiwan", "strait"], False, "taiwan -- strait", True),
+        (["taiwan", "strait"], False, "taiwan, the strait", False),
+        (["taiwan", "strait"], False, "taiwanstrait", False),
+        (["taiwan", "strait"], False, "taiwan straits", False),
+        (["taiwan", "str"], True, "taiwan straits", True),
+        (["台湾", "海峡"], False, "台湾海峡", True),
+        (["북한", "미사일"], False, "북한의 미사일", True),
+        (["f", "35"], False, "an f-35 jet", True),
+        (["f", "35"], False, "an f-350 truck", False),
+    ],
+)
+def test_phrase_pattern(words: list[str], prefix: bool, text: str, found: bool) -> None:
+    assert (phrase_pattern(words, prefix=prefix).search(text) is not None) is found
