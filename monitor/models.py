@@ -124,7 +124,9 @@ class Item:
     link: str | None
     title: str  # plain text
     summary: str  # plain text
-    html: str  # the original HTML (content, else summary), kept for digests
+    # The original HTML (content, else summary), NOT sanitised: whatever renders it as HTML
+    # must sanitise it first.
+    html: str
     author: str | None
     lang: str | None
     published: datetime

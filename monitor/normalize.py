@@ -47,6 +47,7 @@ TRACKING_PARAMS = frozenset({
 # fmt: on
 TRACKING_PREFIXES = ("utm_",)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_ABSOLUTE = re.compile(r"https?://", re.I)
 
 # Longer HTML is cut before stripping: no summary needs more, and it bounds the regex work
 # a hostile feed can cause.
@@ -62,9 +63,7 @@ _INLINE_TAG = re.compile(rf"</?(?:{_INLINE})\b[^<>]*>", re.I)
 # `[^<>]*` (not quote-aware) keeps matching linear: a failed try stops at the next `<`.
 _TAG = re.compile(r"<(?:/?[A-Za-z][^<>]*|![^<>]*|\?[^<>]*)>")
 # Control characters other than whitespace (C0, DEL, C1): noise from broken encoders.
-_CONTROLS = dict.fromkeys(
-    [*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F, *range(0x80, 0x85), *range(0x86, 0xA0)]
-)
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*")
 
 
@@ -72,7 +71,7 @@ def normalize(feed: Feed, parsed: ParsedFeed, base_url: str, now: datetime) -> l
     """Turn a parsed document into items; `base_url` is the URL the feed was fetched from."""
     if now.tzinfo is None:
         raise ValueError("normalize needs an aware `now` (UTC)")
-    site = urljoin(base_url, parsed.link) if parsed.link else base_url
+    site = _site(base_url, parsed.link)
     items: list[Item] = []
     seen: set[str] = set()
     for entry in parsed.entries:
@@ -81,6 +80,14 @@ def normalize(feed: Feed, parsed: ParsedFeed, base_url: str, now: datetime) -> l
             seen.add(item.guid)
             items.append(item)
     return items
+
+
+def _site(base_url: str, link: str | None) -> str:
+    """The feed's site link made absolute: what relative entry links are relative to."""
+    try:
+        return urljoin(base_url, link) if link else base_url
+    except ValueError:  # an invalid IPv6 literal, say
+        return base_url
 
 
 def _item(
@@ -132,10 +139,12 @@ def published_at(entry: Entry, now: datetime) -> datetime:
 
 def canonical_link(link: str | None, base: str) -> str | None:
     """The absolute, canonical http(s) form of `link`, or None if it has none."""
-    if not link or not link.strip():
+    if not link:
         return None
+    link = link.strip()
     try:
-        parts = urlsplit(urljoin(base, link.strip()))
+        # urljoin costs as much as the rest together; most links are absolute already.
+        parts = urlsplit(link if _ABSOLUTE.match(link) else urljoin(base, link))
         netloc = _netloc(parts.scheme.lower(), parts.hostname, parts.port, parts.netloc)
     except ValueError:  # a bad port or IPv6 literal: not a link anyone can follow
         return None
@@ -181,7 +190,9 @@ def plain_text(markup: str | None) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    return " ".join(text.translate(_CONTROLS).split())
+    if _CONTROLS.search(text):
+        text = _CONTROLS.sub("", text)
+    return " ".join(text.split())
 
 
 def normalize_lang(tag: str | None) -> str | None:

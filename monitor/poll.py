@@ -100,7 +100,10 @@ async def poll_feed(
             result = dataclasses.replace(result, status=FetchStatus.ERROR, error=items)
         else:
             new_state = succeeded(state, feed, result, started)
-            stored = store.save_items(feed.id, items, new_state)
+            # In a thread: SQLite releases the GIL, so fetches and parses go on meanwhile. If
+            # the cycle is cancelled here the transaction still completes, and Store.close
+            # waits for it (the store's lock).
+            stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:
         store.save_state(succeeded(state, feed, result, started))

@@ -13,10 +13,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import ParseError
 from monitor.models import Feed, ParsedFeed
-from monitor.normalize import normalize
+from monitor.normalize import normalize, plain_text
 from monitor.parse import decode, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -63,7 +65,7 @@ def test_rss10_rdf() -> None:
     assert first.language == feed.language == "ja"
 
 
-def test_rss20_fields_links_and_sanitising() -> None:
+def test_rss20_fields_links_and_original_html() -> None:
     feed = parse_fixture("rss20.xml")
     assert feed.title == "Example World Service: Asia"
     assert feed.link == "https://www.example.org/world/asia/"
@@ -74,7 +76,10 @@ def test_rss20_fields_links_and_sanitising() -> None:
     assert first.published == utc(2025, 12, 1, 2, 15)
     assert first.content is not None and first.summary is not None
     assert 'href="https://www.example.org/world/asia/background"' in first.content
-    assert "script" not in first.content and "track()" not in first.summary
+    # The original HTML is kept as the feed gave it (renderers sanitise); the plain text
+    # made from it by normalize drops the script.
+    assert "<script>track()</script>" in first.content
+    assert "track()" not in plain_text(first.content)
     # A plain-text title is escaped, so a literal "<" survives the HTML stripping later.
     assert second.title == "Poll: 3 &lt; 4 in ten Koreans back a summit with Pyongyang"
     assert second.published == utc(2025, 11, 30, 20, 0)
@@ -118,7 +123,8 @@ def test_json_feed_11() -> None:
     )
     assert first.guid == "https://example.tw/en/2025/12/strait"
     assert first.title == "Coast guard tracks vessels &lt;near&gt; Kinmen &amp; Matsu"
-    assert first.content is not None and "alert" not in first.content
+    assert first.content is not None and "<script>alert(1)</script>" in first.content  # original
+    assert "alert" not in plain_text(first.content)
     assert 'href="https://example.tw/en/maps/kinmen"' in first.content
     assert (first.published, first.updated) == (utc(2025, 12, 3), utc(2025, 12, 3, 6))
     assert (first.author, first.language) == ("Lin Writer", "en")
@@ -258,6 +264,13 @@ def test_utf8_mislabelled_by_a_latin1_server_default() -> None:
     assert feed.entries[0].title == "台湾海峡"
 
 
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/json", ""])
+def test_a_feed_under_a_wrong_content_type_parses_cleanly(content_type: str) -> None:
+    feed = parse_fixture("rss20.xml", {"content-type": content_type})
+    assert len(feed.entries) == 3
+    assert feed.warning is None
+
+
 # --- broken documents -----------------------------------------------------------------------
 
 
@@ -308,6 +321,21 @@ def test_garbage_is_not_a_feed(name: str) -> None:
         parse_fixture(name, {"content-type": "application/octet-stream"})
 
 
+FEED_START = b'<?xml version="1.0" encoding="shift_jis"?><rss version="2.0"><channel><item>'
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | st.binary(max_size=300).map(lambda tail: FEED_START + tail))
+def test_any_bytes_give_a_feed_or_a_parse_error(body: bytes) -> None:
+    # In a worker pool any other exception would cost more than this feed.
+    try:
+        result = parse("fuzz", body, {"content-type": "text/xml; charset=big5"}, URL)
+    except ParseError as error:
+        assert error.feed_id == "fuzz"
+    else:
+        assert isinstance(result, ParsedFeed)
+
+
 def test_empty_body() -> None:
     with pytest.raises(ParseError, match="empty body"):
         parse("fx", b"  \n", RSS, URL)
@@ -335,7 +363,7 @@ def recorder() -> Iterator[tuple[int, list[str]]]:
     hits: list[str] = []
     handler = type("Handler", (_Recorder,), {"hits": hits})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield server.server_address[1], hits
     server.shutdown()
