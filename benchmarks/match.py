@@ -106,7 +106,7 @@ def make_items(rng: random.Random, count: int, common: list[str], topic: list[st
                 published=NOW,
                 first_seen=NOW,
                 content_hash="",
-            )  # fmt: skip
+            )
         )
     return items
 

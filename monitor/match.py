@@ -1,10 +1,12 @@
 """The matching engine: every rule against an item in one automaton scan per field.
 
 `Matcher.compile(rules)` folds every term, phrase word and gazetteer alias into ONE
-Aho-Corasick automaton. `match(item)` folds title and summary, scans each once, keeps the
-substring hits that pass the script's boundary test (`textnorm.boundary_ok`), and evaluates
-only the rules that got a hit, plus the few whose query needs no term at all (`region:TW`
-alone). So the cost per item grows with the hits, not with the number of rules.
+Aho-Corasick automaton (ahocorasick_rs: it returns all overlapping hits of a text in one call,
+about twice as fast here as iterating pyahocorasick's). `match(item)` folds title and
+summary, scans each once, keeps the substring hits that pass the script's boundary test
+(`textnorm.boundary_ok`), and evaluates only the rules that got a hit, plus the few whose
+query needs no term at all (`region:TW` alone). So the cost per item grows with the hits,
+not with the number of rules.
 
 A phrase (or a term with punctuation inside, like `cross-strait`) enters the automaton by its
 longest word only; when that word hits, the phrase's own regex checks the rest, and gives the
@@ -15,13 +17,11 @@ A `Matcher` is immutable: a reload compiles a new one and swaps the reference.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import ahocorasick  # type: ignore[import-not-found, unused-ignore]
+import ahocorasick_rs
 
 from monitor.models import Feed, Item
 from monitor.query import (
@@ -42,7 +42,7 @@ from monitor.query import (
     to_string,
 )
 from monitor.rules import Rule
-from monitor.textnorm import Script, fold, is_word_char, phrase_pattern, script_of, split_words
+from monitor.textnorm import Script, find_phrase, fold, script_of, split_words
 from monitor.textnorm import term_script as _script
 from monitor.textnorm import token_starts as _token_starts
 
@@ -81,7 +81,9 @@ class _Matchable:
     label: str
     words: tuple[str, ...]
     prefix: bool
-    pattern: re.Pattern[str] | None
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        return find_phrase(text, self.words, prefix=self.prefix)
 
 
 @dataclass
@@ -117,10 +119,9 @@ class _Ctx:
 
     def phrase_spans(self, mid: int) -> list[Span]:
         if mid not in self.phrase_cache:
-            pattern = self.matchables[mid].pattern
-            assert pattern is not None  # only phrases are anchored
+            phrase = self.matchables[mid]
             self.phrase_cache[mid] = [
-                (f, m.start(), m.end()) for f in BOTH for m in pattern.finditer(self.scan.texts[f])
+                (f, s, e) for f in BOTH for s, e in phrase.find(self.scan.texts[f])
             ]
         return self.phrase_cache[mid]
 
@@ -134,6 +135,9 @@ class _Ctx:
 Pred = Callable[[_Ctx], bool]
 SpansFn = Callable[[_Ctx], list[Span]]
 EMPTY: Sequence[tuple[int, bool]] = ()
+# Per automaton key: its script, the word matchables it is (with their prefix flag), the
+# phrases it anchors, and whether it is a gazetteer alias.
+_Key = tuple[Script, tuple[tuple[int, bool], ...], tuple[tuple[int, bool], ...], bool]
 
 
 def _near(ctx: _Ctx, n: int, left: list[Span], right: list[Span]) -> list[Span]:
@@ -162,6 +166,44 @@ def _requires_hit(node: Node) -> bool:
     return False
 
 
+def _all(parts: list[Pred]) -> Pred:
+    # Plain loops: `all(p(c) for p in parts)` costs a generator per call on the hot path.
+    def run(ctx: _Ctx) -> bool:
+        for part in parts:  # noqa: SIM110
+            if not part(ctx):
+                return False
+        return True
+
+    return run
+
+
+def _any(parts: list[Pred]) -> Pred:
+    def run(ctx: _Ctx) -> bool:
+        for part in parts:  # noqa: SIM110
+            if part(ctx):
+                return True
+        return False
+
+    return run
+
+
+def _word_char(ch: str) -> bool:
+    """`textnorm.is_word_char`, with the common case (space, punctuation) decided first."""
+    return (ch.isalnum() or ch == "_") and (ch.isascii() or script_of(ch) is Script.WORD)
+
+
+def _cost(node: Node) -> int:
+    if isinstance(node, Term):
+        return 1 if len(split_words(node.text)) == 1 else 2
+    if isinstance(node, Phrase):
+        return 2
+    if isinstance(node, Near):
+        return 3
+    if isinstance(node, And | Or):
+        return max(_cost(c) for c in node.children)
+    return _cost(node.child) if isinstance(node, Not | Field) else 0
+
+
 def _lang_ok(lang: str | None, code: str) -> bool:
     if not lang:
         return False
@@ -176,7 +218,7 @@ class _Builder:
         self.matchables: list[_Matchable] = []
         self.ids: dict[tuple[tuple[str, ...], bool], int] = {}
         self.words: dict[str, list[tuple[int, bool]]] = {}  # key -> (matchable, prefix)
-        self.anchors: dict[str, list[int]] = {}  # key -> phrases it anchors
+        self.anchors: dict[str, list[tuple[int, bool]]] = {}  # key -> (phrase, prefix)
         self.aliases: set[str] = set()
 
     def matchable(self, node: Term | Phrase) -> int:
@@ -192,27 +234,25 @@ class _Builder:
         mid = len(self.matchables)
         if len(words) == 1:
             self.words.setdefault(words[0], []).append((mid, prefix))
-            return _Matchable(to_string(node), words, prefix, None)
-        self.anchors.setdefault(max(words, key=len), []).append(mid)
-        return _Matchable(to_string(node), words, prefix, phrase_pattern(words, prefix=prefix))
+        else:
+            anchor = max(words, key=len)
+            # The anchor may run into more letters only if it is the prefix at the end.
+            tail_ok = prefix and anchor == words[-1]
+            self.anchors.setdefault(anchor, []).append((mid, tail_ok))
+        return _Matchable(to_string(node), words, prefix)
 
-    def automaton(self) -> Any:
-        auto = ahocorasick.Automaton()
-        for key in {*self.words, *self.anchors, *self.aliases}:
-            entries = tuple(self.words.get(key, EMPTY))
-            auto.add_word(
-                key,
-                (
-                    len(key),
-                    _script(key),
-                    entries,
-                    tuple(self.anchors.get(key, ())),
-                    key in self.aliases,
-                ),
+    def automaton(self) -> tuple[ahocorasick_rs.AhoCorasick, list[_Key]]:
+        keys = sorted({*self.words, *self.anchors, *self.aliases})
+        entries = [
+            (
+                _script(k),
+                tuple(self.words.get(k, EMPTY)),
+                tuple(self.anchors.get(k, EMPTY)),
+                k in self.aliases,
             )
-        if len(auto):
-            auto.make_automaton()
-        return auto
+            for k in keys
+        ]
+        return ahocorasick_rs.AhoCorasick(keys), entries
 
 
 class _RuleCompiler:
@@ -232,12 +272,10 @@ class _RuleCompiler:
                 else (lambda c: bool(c.spans(mid, fields)))
             )
         if isinstance(node, And | Or):
-            parts = [self.pred(c, fields, negated) for c in node.children]
-            return (
-                (lambda c: all(p(c) for p in parts))
-                if isinstance(node, And)
-                else (lambda c: any(p(c) for p in parts))
-            )
+            # Cheap tests first, so AND and OR stop before the costly ones (phrases, NEAR).
+            children = sorted(node.children, key=_cost)
+            parts = [self.pred(c, fields, negated) for c in children]
+            return _all(parts) if isinstance(node, And) else _any(parts)
         if isinstance(node, Not):
             inner = self.pred(node.child, fields, not negated)
             return lambda c: not inner(c)
@@ -335,10 +373,11 @@ class Matcher:
         by_mid: list[tuple[int, ...]],
         always: tuple[int, ...],
         matchables: list[_Matchable],
-        automaton: Any,
+        automaton: tuple[ahocorasick_rs.AhoCorasick, list[_Key]],
     ) -> None:
         self._rules, self._by_mid, self._always = rules, by_mid, always
-        self._matchables, self._auto = matchables, automaton
+        self._matchables = matchables
+        self._auto, self._keys = automaton
         self.rules: dict[str, Rule] = {c.rule.id: c.rule for c in rules}
 
     @classmethod
@@ -362,35 +401,31 @@ class Matcher:
     def scan(self, title: str, summary: str) -> Scan:
         """Fold both fields and run the automaton over each once."""
         scan = Scan((fold(title), fold(summary)))
-        if len(self._auto):
-            for index in BOTH:
+        for index in BOTH:
+            if scan.texts[index]:
                 self._scan_field(scan, index)
         return scan
 
     def _scan_field(self, scan: Scan, index: int) -> None:
         text = scan.texts[index]
         size = len(text)
-        hits, anchors = scan.hits, scan.anchors
-        for last, (length, script, words, anchored, alias) in self._auto.iter(text):
-            start, end = last - length + 1, last + 1
-            if anchored:
-                anchors.update(anchored)
-            if not (words or alias):
-                continue
+        hits, anchors, keys = scan.hits, scan.anchors, self._keys
+        for key, start, end in self._auto.find_matches_as_indexes(text, overlapping=True):
+            script, words, anchored, alias = keys[key]
             # The boundary test of textnorm.boundary_ok, inlined: this loop is the hot path.
+            whole = True
             if script is Script.WORD:
-                if start and is_word_char(text[start - 1]):
+                if start and _word_char(text[start - 1]):
                     continue
-                whole = end == size or not is_word_char(text[end])
-            elif script is Script.HANGUL:
-                if start and script_of(text[start - 1]) is Script.HANGUL:
-                    continue
-                whole = True
-            else:
-                whole = True
+                whole = end == size or not _word_char(text[end])
+            elif script is Script.HANGUL and start and script_of(text[start - 1]) is script:
+                continue
             for mid, prefix in words:
                 if whole or prefix:
                     hits.setdefault(mid, []).append((index, start, end))
+            for mid, prefix in anchored:
+                if whole or prefix:
+                    anchors.add(mid)
             if alias and whole:
                 scan.alias_hits.append((text[start:end], index, start, end))
 

@@ -254,7 +254,10 @@ class _RuleReader:
         for key, weight in terms.items():
             term = _score_term(str(key))
             if term is None:
-                self.fail(f"score term {key!r} must be a word, a prefix* or a phrase", _key_pos(terms, key))
+                self.fail(
+                    f"score term {key!r} must be a word, a prefix* or a phrase",
+                    _key_pos(terms, key),
+                )
             elif not _is_number(weight):
                 self.fail(f"score term {key!r} needs a number weight", _value_pos(terms, key))
             else:

@@ -21,11 +21,11 @@ stays with it), each Han or kana character is one token, a run of Hangul is one 
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 
@@ -157,21 +157,32 @@ def _separator(prev: str, nxt: str) -> str:
     return tail + gap
 
 
-def phrase_pattern(words: Sequence[str], *, prefix: bool = False) -> re.Pattern[str]:
-    """A regex for folded `words` in order, with the boundaries `boundary_ok` applies to terms.
+@cache
+def phrase_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """A regex for folded `words` in order, without the boundaries at either end.
 
-    `prefix` lets the last word be a prefix (`cross-str*`).
+    It starts with a literal so the regex engine can skip ahead fast; the boundary tests are
+    done by `find_phrase` (a big Unicode class in a lookbehind costs ~10 ms to compile and
+    makes every search crawl).
     """
-    parts = []
-    first = term_script(words[0])
-    if first is Script.WORD:
-        parts.append(f"(?<!{WORD_CLASS})")
-    elif first is Script.HANGUL:
-        parts.append(f"(?<!{HANGUL_CLASS})")
-    for i, word in enumerate(words):
-        if i:
-            parts.append(_separator(words[i - 1], word))
-        parts.append(re.escape(word))
-    if not prefix and _last_script(words[-1]) is Script.WORD:
-        parts.append(f"(?!{WORD_CLASS})")
+    parts = [re.escape(words[0])]
+    for prev, word in itertools.pairwise(words):
+        parts += [_separator(prev, word), re.escape(word)]
     return re.compile("".join(parts))
+
+
+def find_phrase(
+    text: str, words: tuple[str, ...], *, prefix: bool = False
+) -> list[tuple[int, int]]:
+    """The (start, end) spans in folded `text` of folded `words` in order, with the boundaries
+    `boundary_ok` applies to a single term (`prefix`: the last word may be a prefix)."""
+    first, last = term_script(words[0]), _last_script(words[-1])
+    spans = []
+    for m in phrase_pattern(words).finditer(text):
+        start, end = m.span()
+        after_ok = (
+            prefix or last is not Script.WORD or end == len(text) or not is_word_char(text[end])
+        )
+        if after_ok and boundary_ok(text, start, end, first, prefix=True):
+            spans.append((start, end))
+    return spans

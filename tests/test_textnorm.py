@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from monitor.textnorm import (
     Script,
     boundary_ok,
+    find_phrase,
     fold,
-    phrase_pattern,
     split_words,
     term_script,
     token_starts,
@@ -117,18 +117,26 @@ def test_token_starts() -> None:
 @pytest.mark.parametrize(
     ("words", "prefix", "text", "found"),
     [
-        (["taiwan", "strait"], False, "the taiwan strait.", True),
-        (["taiwan", "strait"], False, "taiwan's strait", True),
-        (["taiwan", "strait"], False, "taiwan -- strait", True),
-        (["taiwan", "strait"], False, "taiwan, the strait", False),
-        (["taiwan", "strait"], False, "taiwanstrait", False),
-        (["taiwan", "strait"], False, "taiwan straits", False),
-        (["taiwan", "str"], True, "taiwan straits", True),
-        (["台湾", "海峡"], False, "台湾海峡", True),
-        (["북한", "미사일"], False, "북한의 미사일", True),
-        (["f", "35"], False, "an f-35 jet", True),
-        (["f", "35"], False, "an f-350 truck", False),
+        (("taiwan", "strait"), False, "the taiwan strait.", True),
+        (("taiwan", "strait"), False, "taiwan's strait", True),
+        (("taiwan", "strait"), False, "taiwan -- strait", True),
+        (("taiwan", "strait"), False, "taiwan, the strait", False),
+        (("taiwan", "strait"), False, "taiwanstrait", False),
+        (("taiwan", "strait"), False, "taiwan straits", False),
+        (("taiwan", "strait"), False, "pretaiwan strait", False),
+        (("taiwan", "str"), True, "taiwan straits", True),
+        (("台湾", "海峡"), False, "台湾海峡", True),
+        (("북한", "미사일"), False, "북한의 미사일", True),
+        (("북한", "미사일"), False, "남북한 미사일", False),
+        (("f", "35"), False, "an f-35 jet", True),
+        (("f", "35"), False, "an f-350 truck", False),
+        (("f", "35"), False, "在f-35的", True),
     ],
 )
-def test_phrase_pattern(words: list[str], prefix: bool, text: str, found: bool) -> None:
-    assert (phrase_pattern(words, prefix=prefix).search(text) is not None) is found
+def test_find_phrase(words: tuple[str, ...], prefix: bool, text: str, found: bool) -> None:
+    assert bool(find_phrase(text, words, prefix=prefix)) is found
+
+
+def test_find_phrase_spans() -> None:
+    text = "taiwan strait; the taiwan-strait"
+    assert find_phrase(text, ("taiwan", "strait")) == [(0, 13), (19, 32)]
