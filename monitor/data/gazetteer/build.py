@@ -25,6 +25,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,11 @@ _INVERTED = re.compile(r"^(?P<head>[^,]+), (?P<tail>.+ of(?: the)?)$")
 
 
 def english_names(country: Any) -> list[str]:
-    names = [country.name, getattr(country, "common_name", ""), getattr(country, "official_name", "")]
+    names = [
+        country.name,
+        getattr(country, "common_name", ""),
+        getattr(country, "official_name", ""),
+    ]
     out: list[str] = []
     for name in names:
         if not name:
@@ -54,7 +59,7 @@ def english_names(country: Any) -> list[str]:
     return _unique(out) or [country.name]
 
 
-def translated_names(msgids: list[str], catalogs: list[gettext.NullTranslations]) -> list[str]:
+def translated_names(msgids: list[str], catalogs: Sequence[gettext.NullTranslations]) -> list[str]:
     out: list[str] = []
     for catalog in catalogs:
         for msgid in msgids:
@@ -139,7 +144,9 @@ def render_curated() -> str:
 
 def main(argv: list[str]) -> int:
     outputs = {OUTPUT: render(), CURATED_CACHE: render_curated()}
-    stale = [p.name for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text]
+    stale = [
+        p.name for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text
+    ]
     if "--check" in argv:
         for name in stale:
             print(f"{name} is out of date: run python -m monitor.data.gazetteer.build")
