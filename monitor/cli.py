@@ -12,30 +12,20 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor import report
-from monitor.config import FeedsFile, format_duration, load_feeds, parse_duration
+from monitor.cli_common import Paths, open_store, parse_since, pass_paths
+from monitor.cli_rules import rules
+from monitor.config import FeedsFile, format_duration, load_feeds
 from monitor.errors import MonitorError
 from monitor.models import PollOutcome
 from monitor.opml import export_opml, import_opml
 from monitor.poll import poll_cycle, utcnow
-from monitor.store import Store
-
-
-@dataclass(frozen=True)
-class Paths:
-    rules: Path
-    db: Path
-
-    @property
-    def feeds(self) -> Path:
-        return self.rules / "feeds.yaml"
+from monitor.ruleset import load_ruleset
 
 
 class MonitorGroup(click.Group):
@@ -47,9 +37,6 @@ class MonitorGroup(click.Group):
         except MonitorError as error:
             click.echo(f"monitor: {error}", err=True)
             ctx.exit(1)
-
-
-pass_paths = click.make_pass_decorator(Paths)
 
 
 @click.group(cls=MonitorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,20 +74,6 @@ def main(ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool) -> N
     ctx.obj = Paths(rules=rules_dir, db=db_path)
 
 
-@contextmanager
-def open_store(paths: Paths) -> Iterator[Store]:
-    store = Store(paths.db)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def parse_since(text: str | None) -> datetime | None:
-    """`--since 2d` means items first seen in the last two days."""
-    return None if text is None else utcnow() - parse_duration(text)
-
-
 # --- run / poll / demo ---------------------------------------------------------------------
 
 
@@ -123,6 +96,7 @@ def run(paths: Paths, tick: float) -> None:
 def poll(paths: Paths, force: bool, feed_ids: tuple[str, ...]) -> None:
     """Run one poll cycle now, then print a summary."""
     config = load_feeds(paths.feeds)
+    ruleset = load_ruleset(paths.rules)
     feeds = [f for f in config.feeds if not feed_ids or f.id in feed_ids]
     unknown = set(feed_ids) - {f.id for f in config.feeds}
     if unknown:
@@ -130,7 +104,12 @@ def poll(paths: Paths, force: bool, feed_ids: tuple[str, ...]) -> None:
     with open_store(paths) as store, progress(len(feeds)) as on_outcome:
         summary = asyncio.run(
             poll_cycle(
-                feeds, store, config.settings, force=force or bool(feed_ids), on_outcome=on_outcome
+                feeds,
+                store,
+                config.settings,
+                force=force or bool(feed_ids),
+                ruleset=ruleset,
+                on_outcome=on_outcome,
             )
         )
     click.echo(report.cycle(summary))
@@ -150,11 +129,12 @@ def progress(total: int) -> Iterator[Callable[[PollOutcome], None]]:
 @click.option(
     "--dir", "out_dir", default="state", show_default=True, type=click.Path(path_type=Path)
 )
-def demo(out_dir: Path) -> None:
+@pass_paths
+def demo(paths: Paths, out_dir: Path) -> None:
     """The whole pipeline offline on bundled sample feeds served on loopback."""
     from monitor.demo import run_demo
 
-    run_demo(out_dir, echo=click.echo)
+    run_demo(out_dir, paths.rules, echo=click.echo)
 
 
 # --- feeds ---------------------------------------------------------------------------------
@@ -276,8 +256,10 @@ def items() -> None:
 
 @items.command("search")
 @click.argument("query", required=False)
-@click.option("--since", help="Only items first seen within this long, e.g. 2d or 12h.")
+@click.option("--since", help="Only items published within this long, e.g. 2d or 12h.")
 @click.option("--feed", "feed_id", help="Only items of this feed id.")
+@click.option("--region", help="Only items tagged with this region code, e.g. TW or KP.")
+@click.option("--rule", "rule_id", help="Only items this alert rule matched.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
 @pass_paths
@@ -286,16 +268,30 @@ def items_search(
     query: str | None,
     since: str | None,
     feed_id: str | None,
+    region: str | None,
+    rule_id: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """Full-text search of stored items (words ANDed, "quoted phrases"; any language)."""
     with open_store(paths) as store:
-        found = store.search(query, since=parse_since(since), feed_id=feed_id, limit=limit)
+        found = store.search(
+            query,
+            since=parse_since(since),
+            feed_id=feed_id,
+            region=region,
+            rule_id=rule_id,
+            limit=limit,
+        )
+        rules = store.matched_rules([s.id for s in found])
     for stored in found:
+        matched = rules.get(stored.id, [])
         if as_json:
-            click.echo(json.dumps(report.item_json(stored), ensure_ascii=False))
+            click.echo(json.dumps(report.item_json(stored, matched), ensure_ascii=False))
         else:
-            click.echo(report.item_lines(stored))
+            click.echo(report.item_lines(stored, matched))
     if not as_json and not found:
         click.echo("no items found", err=True)
+
+
+main.add_command(rules)

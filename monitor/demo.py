@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from monitor.config import load_feeds
 from monitor.models import CycleSummary, Settings
 from monitor.poll import poll_cycle
 from monitor.report import cycle
+from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 
 Echo = Callable[[str], None]
@@ -127,44 +129,78 @@ def write_feeds_yaml(path: Path, outlets: list[Outlet], base: str) -> None:
         YAML().dump({"feeds": feeds}, out)
 
 
-def run_demo(out_dir: Path, echo: Echo) -> None:
+@dataclass(frozen=True)
+class DemoResult:
+    cold: CycleSummary
+    warm: CycleSummary
+    langs: Counter[str]
+    total: int
+    per_rule: dict[str, int]
+    per_region: dict[str, int]
+
+
+def copy_rules(source: Path, target: Path) -> int:
+    """The user's alert rules and region overrides, copied for the demo; how many rule files."""
+    (target / "alerts").mkdir(parents=True, exist_ok=True)
+    for old in (target / "alerts").glob("*.yaml"):
+        old.unlink()
+    files = sorted((source / "alerts").glob("*.yaml"))
+    for file in files:
+        shutil.copyfile(file, target / "alerts" / file.name)
+    if (source / "regions.yaml").exists():
+        shutil.copyfile(source / "regions.yaml", target / "regions.yaml")
+    return len(files)
+
+
+def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
     outlets = load_outlets()
     rules_dir = out_dir / "demo" / "rules"
     db_path = out_dir / "demo.db"
     for stale in (db_path, db_path.with_suffix(".db-wal"), db_path.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)  # a demo always starts from an empty database
+    rule_files = copy_rules(rules_source, rules_dir)
+    ruleset = load_ruleset(rules_dir)
+    echo(f"{len(ruleset.rules)} alert rules from {rule_files} files in {rules_source / 'alerts'}")
     with serve(outlets) as base:
         write_feeds_yaml(rules_dir / "feeds.yaml", outlets, base)
         feeds = load_feeds(rules_dir / "feeds.yaml").feeds
         echo(f"serving {len(outlets)} sample outlets on {base}")
         with Store(db_path) as store:
-            cold = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS))
-            warm = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, force=True))
-            langs = Counter(s.item.lang or "?" for s in store.search(None, limit=100_000))
-            total = store.count_items()
-    _print_report(echo, cold, warm, langs, total, rules_dir, db_path)
+            cold = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, ruleset=ruleset))
+            warm = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, force=True, ruleset=ruleset))
+            result = DemoResult(
+                cold=cold,
+                warm=warm,
+                langs=Counter(s.item.lang or "?" for s in store.search(None, limit=100_000)),
+                total=store.count_items(),
+                per_rule=store.match_counts(),
+                per_region=store.region_counts(),
+            )
+    _print_report(echo, result, ruleset, rules_dir, db_path)
 
 
 def _print_report(
-    echo: Echo,
-    cold: CycleSummary,
-    warm: CycleSummary,
-    langs: Counter[str],
-    total: int,
-    rules_dir: Path,
-    db_path: Path,
+    echo: Echo, result: DemoResult, ruleset: RuleSet, rules_dir: Path, db_path: Path
 ) -> None:
     echo("\nfirst poll (empty database):")
-    echo(_indent(cycle(cold)))
+    echo(_indent(cycle(result.cold)))
     echo("second poll (nothing changed: conditional GET, no parsing):")
-    echo(_indent(cycle(warm)))
-    by_lang = ", ".join(f"{lang} {n}" for lang, n in sorted(langs.items()))
-    echo(f"\n{total} items stored in {db_path} ({by_lang})")
+    echo(_indent(cycle(result.warm)))
+    by_lang = ", ".join(f"{lang} {n}" for lang, n in sorted(result.langs.items()))
+    echo(f"\n{result.total} items stored in {db_path} ({by_lang})")
+    echo("\nitems matched per alert rule:")
+    for rule in sorted(ruleset.rules, key=lambda r: (-result.per_rule.get(r.id, 0), r.id)):
+        echo(f"  {result.per_rule.get(rule.id, 0):4d}  {rule.id} [{rule.severity}]")
+    top = sorted(result.per_region.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
+    echo("\nitems per region (top 12):")
+    echo("  " + ", ".join(f"{code} {n}" for code, n in top))
     opts = f"--rules {rules_dir} --db {db_path}"
     echo("\nlook at the results:")
     echo(f"  monitor {opts} status")
     echo(f"  monitor {opts} items search 台湾")
-    echo(f'  monitor {opts} items search "Security Council" --json')
+    echo(f"  monitor {opts} items search --rule korea-missiles")
+    echo(f"  monitor {opts} items search --region KP --json")
+    echo(f"  monitor {opts} rules test --since 365d --rule china-japan-row")
 
 
 def _indent(text: str) -> str:

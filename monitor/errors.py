@@ -2,6 +2,7 @@
 
     MonitorError                 everything below carries a hint for the user
     ├── ConfigError              a file under rules/ is wrong: names file, line, column
+    ├── ConfigErrors             several of those at once (rule files are checked whole)
     ├── FeedError                one feed failed (fetch or parse): names the feed
     │   ├── FetchError
     │   └── ParseError
@@ -72,3 +73,13 @@ class ParseError(FeedError):
 
 class StoreError(MonitorError):
     pass
+
+
+class ConfigErrors(MonitorError):
+    """Several files or entries are wrong at once (rule files are checked as a whole)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = str(errors[0]).splitlines()[0] if errors else "invalid configuration"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more, hint="run `monitor rules check` to see every error")
+        self.errors = errors

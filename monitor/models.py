@@ -140,6 +140,7 @@ class StoreResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    matches: int = 0  # rule matches recorded for the new and updated items
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class PollOutcome:
     status: FetchStatus
     new: int = 0
     updated: int = 0
+    matches: int = 0
     error: str | None = None
     elapsed: float = 0.0
 
@@ -169,6 +171,10 @@ class CycleSummary:
     @property
     def updated(self) -> int:
         return sum(o.updated for o in self.outcomes)
+
+    @property
+    def matches(self) -> int:
+        return sum(o.matches for o in self.outcomes)
 
 
 @dataclass(frozen=True)

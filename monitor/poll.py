@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from monitor.errors import ParseError
 from monitor.fetch import Fetcher, retry_delay
@@ -35,6 +36,7 @@ from monitor.models import (
 from monitor.models import Feed as Feed
 from monitor.normalize import normalize
 from monitor.parse import parse
+from monitor.ruleset import RuleSet
 from monitor.store import Store
 
 Clock = Callable[[], datetime]
@@ -88,9 +90,18 @@ class Parser:
 
 
 async def poll_feed(
-    feed: Feed, fetcher: Fetcher, store: Store, parser: Parser, clock: Clock = utcnow
+    feed: Feed,
+    fetcher: Fetcher,
+    store: Store,
+    parser: Parser,
+    ruleset: RuleSet | None = None,
+    clock: Clock = utcnow,
 ) -> PollOutcome:
-    """Poll one feed and record the outcome. Never raises for the feed's own failures."""
+    """Poll one feed and record the outcome. Never raises for the feed's own failures.
+
+    With a `ruleset`, new and edited items get their regions and rule matches inside the
+    transaction that stores them, so a stored item is never without its matches.
+    """
     started, t0 = clock(), time.perf_counter()
     state = current_state(store, feed)
     result = await fetcher.fetch(feed.id, state)
@@ -103,7 +114,8 @@ async def poll_feed(
             # In a thread: SQLite releases the GIL, so fetches and parses go on meanwhile. If
             # the cycle is cancelled here the transaction still completes, and Store.close
             # waits for it (the store's lock).
-            stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state)
+            enrich = partial(ruleset.enrich, feed=feed) if ruleset else None
+            stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state, enrich)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:
         store.save_state(succeeded(state, feed, result, started))
@@ -172,6 +184,7 @@ def outcome(feed: Feed, result: FetchResult, t0: float, stored: StoreResult) -> 
         status=result.status,
         new=stored.new,
         updated=stored.updated,
+        matches=stored.matches,
         error=result.error if result.status in (FetchStatus.ERROR, FetchStatus.GONE) else None,
         elapsed=time.perf_counter() - t0,
     )
@@ -201,6 +214,7 @@ async def poll_cycle(
     *,
     force: bool = False,
     parser: Parser | None = None,
+    ruleset: RuleSet | None = None,
     on_outcome: OnOutcome | None = None,
     clock: Clock = utcnow,
 ) -> CycleSummary:
@@ -214,7 +228,7 @@ async def poll_cycle(
     outcomes: list[PollOutcome] = []
     try:
         async with Fetcher(settings) as fetcher:
-            tasks = [poll_feed(feed, fetcher, store, parser, clock) for feed in due]
+            tasks = [poll_feed(feed, fetcher, store, parser, ruleset, clock) for feed in due]
             for next_done in asyncio.as_completed(tasks):
                 result = await next_done
                 outcomes.append(result)

@@ -41,7 +41,7 @@ def cycle(summary: CycleSummary) -> str:
         f"{summary.count(FetchStatus.OK)} ok, "
         f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
         f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone",
-        f"items: {summary.new} new, {summary.updated} updated",
+        f"items: {summary.new} new, {summary.updated} updated; {summary.matches} rule matches",
     ]
     failures = [o for o in summary.outcomes if o.error]
     for o in sorted(failures, key=lambda o: o.feed_id)[:15]:
@@ -126,7 +126,7 @@ def feed_json(feed: Feed, state: FeedState | None) -> dict[str, Any]:
     }
 
 
-def item_json(stored: StoredItem) -> dict[str, Any]:
+def item_json(stored: StoredItem, rules: Sequence[str] = ()) -> dict[str, Any]:
     item = stored.item
     return {
         "id": stored.id,
@@ -139,11 +139,16 @@ def item_json(stored: StoredItem) -> dict[str, Any]:
         "published": item.published.isoformat(),
         "first_seen": item.first_seen.isoformat(),
         "regions": list(item.regions),
+        "rules": list(rules),
     }
 
 
-def item_lines(stored: StoredItem) -> str:
+def item_lines(stored: StoredItem, rules: Sequence[str] = ()) -> str:
     item = stored.item
     when = item.published.strftime("%Y-%m-%d %H:%M")
-    head = f"[{stored.id}] {when}  {item.feed_id}  {item.title}"
-    return head + (f"\n      {item.link}" if item.link else "")
+    lines = [f"[{stored.id}] {when}  {item.feed_id}  {item.title}"]
+    tags = ", ".join(item.regions) or "-"
+    lines.append(f"      regions: {tags}" + (f"; rules: {', '.join(rules)}" if rules else ""))
+    if item.link:
+        lines.append(f"      {item.link}")
+    return "\n".join(lines)

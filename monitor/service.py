@@ -5,8 +5,8 @@ APScheduler 3 on asyncio decides *when*; the work is `poll.poll_cycle`, the same
 due: each feed keeps its own interval (plus jitter) through its stored `next_due`, so a tick
 costs one small query when nothing is due. The job has `max_instances=1` and `coalesce=True`
 (a slow cycle is never run twice at once, missed ticks collapse into one) and a misfire grace
-time. `feeds.yaml` is re-read when it changes; an invalid edit is logged with its file:line and
-the last good configuration stays in force.
+time. `feeds.yaml` and the rule files are re-read when they change; an invalid edit is logged
+with its file:line and the last good configuration stays in force.
 
 Stopping (SIGTERM/SIGINT) cancels the cycle in flight. That is safe at any await: a feed's
 items and state are written in one synchronous transaction, so nothing is ever half-written.
@@ -18,20 +18,24 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import FeedsConfig, load_feeds
-from monitor.errors import ConfigError
+from monitor.config import load_feeds
+from monitor.errors import MonitorError
 from monitor.models import CycleSummary, FetchStatus
 from monitor.poll import Parser, poll_cycle, utcnow
+from monitor.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.store import Store
 
 log = logging.getLogger("monitor.service")
+T = TypeVar("T")
 
 STOP_TIMEOUT = 8.0  # seconds to wait for the cycle to unwind; the promise to users is 10
 
@@ -51,55 +55,79 @@ def summary_line(summary: CycleSummary) -> str:
         f"({summary.count(FetchStatus.OK)} ok, "
         f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
         f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone), "
-        f"{summary.new} new, {summary.updated} updated items in {summary.elapsed:.1f} s"
+        f"{summary.new} new, {summary.updated} updated items, {summary.matches} rule matches "
+        f"in {summary.elapsed:.1f} s"
     )
 
 
-class FeedsWatcher:
-    """Holds the last good feeds config and reloads it when the file changes."""
+def file_stamp(*paths: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when any of `paths` (or the files in a folder among them) is edited."""
+    stamp = []
+    for path in paths:
+        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                st = file.stat()
+            except FileNotFoundError:
+                continue
+            stamp.append((str(file), st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._stamp = self._read_stamp()
-        self.config: FeedsConfig = load_feeds(path)  # an invalid file at start-up is fatal
 
-    def _read_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+class Watched(Generic[T]):
+    """The last good value loaded from some files, reloaded when the files change.
+
+    An invalid edit is logged with its file:line and the last good value stays in force; only
+    the first load may fail (the service refuses to start on an invalid configuration).
+    """
+
+    def __init__(self, what: str, paths: tuple[Path, ...], load: Callable[[], T]) -> None:
+        self.what, self.paths, self._load = what, paths, load
+        self._stamp = file_stamp(*paths)
+        self.value: T = load()
 
     def refresh(self) -> bool:
-        """Reload if the file changed; True when a new config took effect."""
-        stamp = self._read_stamp()
+        """Reload if the files changed; True when a new value took effect."""
+        stamp = file_stamp(*self.paths)
         if stamp == self._stamp:
             return False
         self._stamp = stamp
         try:
-            self.config = load_feeds(self.path)
-        except ConfigError as error:
-            log.error("%s; keeping the last good feeds (%d)", error, len(self.config.feeds))
+            self.value = self._load()
+        except MonitorError as error:
+            log.error("%s; keeping the last good %s", error, self.what)
             return False
-        log.info("reloaded %s: %d feeds", self.path, len(self.config.feeds))
+        log.info("reloaded %s", self.what)
         return True
 
 
 class Service:
     def __init__(self, options: ServiceOptions) -> None:
         self.options = options
-        self.feeds = FeedsWatcher(options.rules_dir / "feeds.yaml")
+        feeds_file = options.rules_dir / "feeds.yaml"
+        self.feeds = Watched("feeds", (feeds_file,), lambda: load_feeds(feeds_file))
+        self.rules = Watched("rules", rule_paths(options.rules_dir), self._load_rules)
         self.store = Store(options.db_path)
-        self.parser = Parser(Parser.default_workers(len(self.feeds.config.feeds)))
+        self.parser = Parser(Parser.default_workers(len(self.feeds.value.feeds)))
         self._cycle_task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
+
+    def _load_rules(self) -> RuleSet:
+        ruleset = load_ruleset(self.options.rules_dir)
+        log.info(
+            "rules: %d alert rules, %d regions", len(ruleset.rules), len(ruleset.gazetteer.codes)
+        )
+        return ruleset
 
     async def cycle(self) -> None:
         """One scheduler tick: reload config if edited, poll due feeds, prune now and then."""
         self._cycle_task = asyncio.current_task()
         self.feeds.refresh()
-        config = self.feeds.config
-        summary = await poll_cycle(config.feeds, self.store, config.settings, parser=self.parser)
+        self.rules.refresh()
+        config = self.feeds.value
+        summary = await poll_cycle(
+            config.feeds, self.store, config.settings, parser=self.parser, ruleset=self.rules.value
+        )
         for result in summary.outcomes:
             if result.error:
                 log.warning("feed %s: %s", result.feed_id, result.error)
@@ -131,7 +159,7 @@ class Service:
         scheduler.start()
         log.info(
             "monitor running: %d feeds, database %s",
-            len(self.feeds.config.feeds),
+            len(self.feeds.value.feeds),
             self.options.db_path,
         )
         try:

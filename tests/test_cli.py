@@ -46,7 +46,7 @@ def test_poll_prints_a_summary_and_status_shows_health(env: tuple[FeedServer, Pa
     assert result.exit_code == 0, result.output
     assert "polled 2 feeds" in result.output
     assert "1 ok, 0 not modified, 1 failed" in result.output
-    assert "items: 2 new, 0 updated" in result.output
+    assert "items: 2 new, 0 updated; 0 rule matches" in result.output
     assert "! bad: HTTP 500" in result.output
 
     shown = run(rules, db, "status")

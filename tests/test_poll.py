@@ -11,6 +11,7 @@ import pytest
 
 from monitor.models import Feed, FetchStatus, Settings
 from monitor.poll import is_due, poll_cycle
+from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 from tests._feedserver import FeedServer, redirect, serve, status, with_etag
 
@@ -172,3 +173,53 @@ async def test_many_feeds_are_parsed_in_worker_processes(server: FeedServer, sto
     statuses = await cycle(store, *feeds)
     assert set(statuses.values()) == {FetchStatus.OK}
     assert store.count_items() == 12
+
+
+RULES = """\
+rules:
+  - id: strait
+    title: Taiwan Strait military pressure
+    severity: high
+    query: '"Taiwan Strait" AND (drill* OR blockade)'
+  - id: dprk-missiles
+    title: North Korean missiles
+    query: 'region:KP AND (missile OR ミサイル OR 미사일)'
+"""
+
+
+@pytest.fixture
+def ruleset(tmp_path: Path) -> RuleSet:
+    alerts = tmp_path / "rules" / "alerts"
+    alerts.mkdir(parents=True)
+    (alerts / "asia.yaml").write_text(RULES, encoding="utf-8")
+    return load_ruleset(tmp_path / "rules")
+
+
+async def test_items_are_tagged_and_matched_as_they_are_stored(
+    server: FeedServer, store: Store, ruleset: RuleSet
+) -> None:
+    feed = Feed(id="wire", url=server.add("/wire.xml", serve(TWO)))
+    summary = await poll_cycle([feed], store, SETTINGS, ruleset=ruleset)
+    assert summary.matches == 2
+    [strait] = store.search(None, rule_id="strait")
+    assert strait.item.title == "PLA drills near the Taiwan Strait"
+    assert "TW" in strait.item.regions
+    [dprk] = store.search(None, region="KP")
+    assert store.matched_rules([dprk.id]) == {dprk.id: ["dprk-missiles"]}
+    assert store.match_counts() == {"strait": 1, "dprk-missiles": 1}
+
+
+async def test_unchanged_items_are_not_matched_again_but_edited_ones_are(
+    server: FeedServer, store: Store, ruleset: RuleSet
+) -> None:
+    feed = Feed(id="wire", url=server.add("/wire.xml", serve(TWO)))
+    await poll_cycle([feed], store, SETTINGS, ruleset=ruleset)
+    again = await poll_cycle([feed], store, SETTINGS, ruleset=ruleset, force=True)
+    assert (again.new, again.updated, again.matches) == (0, 0, 0)
+    edited = rss(
+        ("a1", "PLA blockade drills near the Taiwan Strait"), ("a2", "北朝鮮がミサイル発射")
+    )
+    server.add("/wire.xml", serve(edited))
+    third = await poll_cycle([feed], store, SETTINGS, ruleset=ruleset, force=True)
+    assert (third.updated, third.matches) == (1, 1)
+    assert store.match_counts() == {"strait": 1, "dprk-missiles": 1}  # one row per item/rule

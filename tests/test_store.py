@@ -2,7 +2,8 @@
 
 Fixtures: `CORPUS` is a handful of short headlines written for these tests in English,
 Japanese, Chinese and Korean (two feeds, published an hour apart, newest last); each search
-test names the items it expects by guid. Every store lives in a fresh file under tmp_path.
+test names the items it expects by guid. `en-calm` says "sun" so that a search for `UN` can
+show it does not find it. Every store lives in a fresh file under tmp_path.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from monitor.errors import StoreError
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store import Store
+from monitor.textnorm import search_text
 
 T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
 
@@ -52,7 +54,7 @@ def state(feed_id: str = "asia", **kw: Any) -> FeedState:
 # (feed, guid, title, summary, hours after T0)
 CORPUS = [
     ("asia", "en-drills", "PLA holds live-fire drills near the Taiwan Strait", "Ships circled.", 0),
-    ("asia", "en-calm", "Taiwan says the strait is calm", "No incursions were reported.", 1),
+    ("asia", "en-calm", "Taiwan says the strait is calm", "No incursions; the sun shone.", 1),
     ("asia", "ja-missile", "北朝鮮が弾道ミサイルを発射", "防衛省によると日本海に落下した。", 2),
     ("asia", "ja-strait", "台湾海峡で中国軍が演習", "空母も参加した。", 3),
     ("asia", "zh-mofa", "外交部回应台湾问题", "发言人在记者会上表示反对。", 4),
@@ -110,7 +112,15 @@ def test_open_creates_directories_wal_and_schema_once(tmp_path: Path) -> None:
     conn = raw(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
-    assert names == ["m001_feeds", "m002_items", "m003_item_regions", "m004_items_fts"]
+    assert names == [
+        "m001_feeds",
+        "m002_items",
+        "m003_item_regions",
+        "m004_items_fts",
+        "m005_matches",
+    ]
+    merge = dict(conn.execute("SELECT k, v FROM items_fts_config WHERE k LIKE '%merge'"))
+    assert merge == {"automerge": 8, "crisismerge": 64}
     conn.close()
 
 
@@ -131,7 +141,7 @@ def test_stores_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     conn = raw(path)
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone() == (4,)
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone() == (5,)
     conn.close()
 
 
@@ -249,6 +259,9 @@ def test_an_edited_item_is_updated_in_place(store: Store) -> None:
         ("CN",),
         ("JP",),
     ]
+    assert conn.execute("SELECT rowid, title FROM items_fts").fetchall() == [
+        (after.id, "new title")
+    ]
     conn.close()
 
 
@@ -309,6 +322,9 @@ def test_prune_deletes_old_items_with_their_index_and_regions(store: Store) -> N
     assert store.count_items() == 1
     conn = raw(store.path)
     assert conn.execute("SELECT count(*) FROM item_regions").fetchone() == (1,)
+    assert conn.execute("SELECT rowid, title FROM items_fts").fetchall() == [
+        (store.search(None)[0].id, "blockade lifted")
+    ]
     conn.close()
 
 
@@ -325,19 +341,33 @@ def test_count_items_per_feed(corpus: Store) -> None:
         ("taiwan", ["en-calm", "en-drills"]),  # newest first
         ("TAIWAN strait", ["en-calm", "en-drills"]),  # words ANDed, any order, any case
         ('"Taiwan Strait"', ["en-drills"]),  # a phrase keeps its order
+        ('"strait taiwan"', []),
         ('"taiwan strait" drills', ["en-drills"]),
+        ('"  taiwan   strait "', ["en-drills"]),  # a phrase's own spacing does not matter
+        ("drill", []),  # Latin terms are whole words...
+        ("drill*", ["en-drills"]),  # ...unless asked for a prefix
+        ("UN", ["en-vote"]),  # not `sun` in en-calm
+        ("sun", ["en-calm"]),
         ("北朝鮮", ["ja-missile"]),
         ("台湾海峡", ["ja-strait"]),
-        ("台湾", ["zh-mofa", "ja-strait"]),  # two characters: below the trigram size
+        ("台湾", ["zh-mofa", "ja-strait"]),  # Han terms match inside longer words
+        ("湾", ["zh-mofa", "ja-strait"]),  # even one character
+        ("臺灣", ["zh-mofa", "ja-strait"]),  # Traditional finds Simplified
+        ("台湾問題", ["zh-mofa"]),  # 問 is the Traditional (and Japanese) 问
+        ("ミサイル", ["ja-missile"]),  # kana too
         ("外交部", ["zh-mofa"]),
-        ("台湾 外交部", ["zh-mofa"]),  # a short and a long term together
-        ("台湾 演習", ["ja-strait"]),  # two short terms
+        ("台湾 外交部", ["zh-mofa"]),
+        ("台湾 演習", ["ja-strait"]),
+        ("海峡台湾", []),  # characters keep their order
         ("북한", ["ko-missile"]),  # also found as 북한의 (particle attached)
+        ("미사일", []),  # Hangul terms start a word: not inside 탄도미사일
         ("탄도미사일 발사", ["ko-missile"]),
-        ("UN", ["en-vote"]),  # short Latin terms too (substring, any case)
-        ("50%", ["en-vote"]),  # % and _ are literal, not LIKE wildcards
-        ("%", ["en-vote"]),
-        ("_", ["en-vote"]),
+        ('"탄도미사일 발사"', ["ko-missile"]),
+        ("50%", ["en-vote"]),  # punctuation is not part of a word
+        ("resolution", ["en-vote"]),  # `The_resolution` is two words
+        ("%", []),  # a query without a letter or digit finds nothing...
+        ("_ -", []),
+        ("50% - vote", ["en-vote"]),  # ...and such terms beside words are ignored
         ("ships", ["en-drills"]),  # the summary is searched too
         ("blockade", []),
     ],
@@ -361,10 +391,55 @@ def test_search_without_query_lists_newest_first_with_filters(corpus: Store) -> 
     assert guids(corpus.search("台湾", since=since)) == ["zh-mofa"]
 
 
+def test_search_folds_text_and_query_alike(store: Store) -> None:
+    items = [
+        make_item("vn", "Typhoon nears Khánh Hòa", "Fishing boats return."),
+        make_item("fw", "ＰＬＡ ｎａｖｙ drills", "Full-width letters."),
+        make_item("tw", "臺灣海峽情勢", "國防部表示。"),  # Traditional
+        make_item("pos", "Taiwan's coast guard", "Its ships."),
+    ]
+    store.save_items("asia", items, state())
+    assert guids(store.search("khanh hoa")) == ["vn"]
+    assert guids(store.search("KHÁNH")) == ["vn"]
+    assert guids(store.search("PLA navy")) == ["fw"]
+    assert guids(store.search("台湾海峡")) == ["tw"]  # Simplified finds Traditional
+    assert guids(store.search("国防")) == ["tw"]
+    assert guids(store.search("taiwan")) == ["pos"]  # a possessive still matches
+    assert guids(store.search('"taiwan\'s coast"')) == ["pos"]
+
+
+def test_search_by_region(store: Store) -> None:
+    later = T0 + timedelta(hours=1)
+    items = [
+        make_item("tw", "Drills near Taiwan", regions=("TW", "CN")),
+        make_item("kp", "Missile launch", regions=("KP",), published=later),
+        make_item("jp", "Missile lands at sea", regions=("JP", "KP"), published=later),
+    ]
+    store.save_items("asia", items, state())
+    assert guids(store.search(None, region="KP")) == ["jp", "kp"]
+    assert guids(store.search(None, region="cn")) == ["tw"]  # codes in any case
+    assert guids(store.search("missile", region="JP")) == ["jp"]
+    assert guids(store.search("drills", region="KP")) == []
+    assert store.search(None, region="FR") == []
+
+
+def test_search_text_is_what_gets_indexed(store: Store) -> None:
+    assert search_text("Taiwan Strait") == "taiwan strait"
+    assert search_text("臺灣の北韓") == " 台 湾 の 北 韩 "  # each Han/kana character a token
+    assert search_text("북한의 ＰＬＡ") == "북한의 pla"  # Hangul words stay whole
+    store.save_items("asia", [make_item("a", "臺灣 Strait", "Ｘ")], state())
+    conn = raw(store.path)
+    assert conn.execute("SELECT title, summary FROM items_fts").fetchall() == [
+        (" 台 湾  strait", "x")
+    ]
+    conn.close()
+
+
 HOSTILE = [
     '"', '""', '"""', '"unclosed phrase', 'a"b"c', "AND", "OR NOT", "NEAR(taiwan strait)",
     "*", "taiwan*", "^taiwan", "title:taiwan", "(", ")", "{title summary}: x", "-taiwan",
     "'; DROP TABLE items; --", "\\", "\\%", "\x00", "a\x00b", "   \t\n ", "台湾 OR 北朝鮮",
+    '""*', "**", "*taiwan", "taiwan**", '"taiwan"*', "a*b", "NEAR/3", "북한 AND", "台*",
 ]  # fmt: skip
 
 
