@@ -135,3 +135,30 @@ def test_an_invalid_feeds_file_refuses_to_start(setup: tuple[FeedServer, Path, P
     )
     assert result.returncode == 1
     assert "feeds.yaml:2" in result.stderr
+
+
+def test_rule_edits_reload_and_a_broken_rule_keeps_the_last_good_set(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    server, rules, db = setup
+    alerts = rules / "alerts"
+    alerts.mkdir()
+    rule = "rules:\n  - id: strait\n    title: Strait\n    query: '{query}'\n"
+    (alerts / "asia.yaml").write_text(rule.format(query='"Taiwan Strait"'), encoding="utf-8")
+    write_feeds(rules, server.add("/one.xml", serve(TWO)))
+    service = Service(rules, db)
+    try:
+        service.wait_for("1 rule matches")
+        (alerts / "asia.yaml").write_text(rule.format(query="(taiwan OR"), encoding="utf-8")
+        error = service.wait_for("keeping the last good rules")
+        assert "asia.yaml:4" in error
+        (alerts / "asia.yaml").write_text(rule.format(query="ミサイル"), encoding="utf-8")
+        service.wait_for("reloaded rules")
+        write_feeds(
+            rules, server.url("/one.xml"), server.add("/two.xml", serve(rss(("b", "ミサイル発射"))))
+        )
+        service.wait_for("1 rule matches")  # the new feed's item, matched by the new rule
+    finally:
+        assert service.stop() == 0
+    with Store(db) as store:
+        assert store.match_counts() == {"strait": 2}
