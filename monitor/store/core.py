@@ -35,12 +35,12 @@ from types import TracebackType
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from monitor.errors import StoreError
-from monitor.ftsquery import fts_query
 from monitor.match import Match
 from monitor.models import FeedState, Item, StoredItem, StoreResult
+from monitor.store.ftsquery import fts_query
+from monitor.store.schema import MIGRATION_NAMES, MIGRATIONS, run_sql
 from monitor.textnorm import search_text
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
@@ -48,107 +48,6 @@ BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
 # Tags an item's regions and matches the rules: called for new and edited items only, inside
 # the transaction that stores them (see ruleset.RuleSet.enrich).
 Enrich = Callable[[Item], tuple[Item, Sequence[Match]]]
-
-MIGRATIONS = Migrations("monitor")
-_MIGRATION_NAMES: list[str] = []  # to recognise a database migrated by a newer monitor
-
-
-def _migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
-    _MIGRATION_NAMES.append(fn.__name__)
-    return MIGRATIONS()(fn)
-
-
-def _run(db: Database, *statements: str) -> None:
-    for sql in statements:
-        db.execute(sql)
-
-
-@_migration
-def m001_feeds(db: Database) -> None:
-    _run(
-        db,
-        """CREATE TABLE feeds (
-            feed_id TEXT PRIMARY KEY, url TEXT NOT NULL, configured_url TEXT,
-            etag TEXT, last_modified TEXT,
-            body_hash TEXT, last_attempt TEXT, last_success TEXT,
-            consecutive_errors INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_due TEXT,
-            gone INTEGER NOT NULL DEFAULT 0)""",
-    )
-
-
-@_migration
-def m002_items(db: Database) -> None:
-    _run(
-        db,
-        """CREATE TABLE items (
-            id INTEGER PRIMARY KEY, feed_id TEXT NOT NULL, guid TEXT NOT NULL, link TEXT,
-            title TEXT NOT NULL, summary TEXT NOT NULL, html TEXT NOT NULL, author TEXT,
-            lang TEXT, published TEXT NOT NULL, first_seen TEXT NOT NULL, updated TEXT,
-            content_hash TEXT NOT NULL, regions TEXT NOT NULL DEFAULT '[]',
-            UNIQUE (feed_id, guid))""",
-        "CREATE INDEX items_published ON items (published)",
-        "CREATE INDEX items_feed_published ON items (feed_id, published)",
-        "CREATE INDEX items_first_seen ON items (first_seen)",
-    )
-
-
-@_migration
-def m003_item_regions(db: Database) -> None:
-    # Filled by triggers from items.regions, so the two can never disagree.
-    _run(
-        db,
-        """CREATE TABLE item_regions (
-            item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
-            code TEXT NOT NULL, PRIMARY KEY (item_id, code)) WITHOUT ROWID""",
-        "CREATE INDEX item_regions_code ON item_regions (code, item_id)",
-        """CREATE TRIGGER items_regions_ai AFTER INSERT ON items BEGIN
-            INSERT INTO item_regions (item_id, code)
-            SELECT DISTINCT new.id, value FROM json_each(new.regions);
-        END""",
-        """CREATE TRIGGER items_regions_au AFTER UPDATE OF regions ON items
-        WHEN old.regions IS NOT new.regions BEGIN
-            DELETE FROM item_regions WHERE item_id = old.id;
-            INSERT INTO item_regions (item_id, code)
-            SELECT DISTINCT new.id, value FROM json_each(new.regions);
-        END""",
-    )
-
-
-@_migration
-def m004_items_fts(db: Database) -> None:
-    # The index holds `search_text` of the text, which only Python computes, so `save_items`
-    # writes it in the items' transaction. The table keeps its own copy of that text so that
-    # a delete needs none: a contentless table must be told the exact text it indexed, which
-    # a later change to folding would break (and it saved only ~7% of a cold poll's writing).
-    # A trigger can then do the deletes.
-    _run(
-        db,
-        """CREATE VIRTUAL TABLE items_fts USING fts5 (
-            title, summary, tokenize='unicode61 remove_diacritics 2')""",
-        """CREATE TRIGGER items_fts_ad AFTER DELETE ON items BEGIN
-            DELETE FROM items_fts WHERE rowid = old.id;
-        END""",
-        # Merge index segments less eagerly than by default (4 and 16): a cold poll is ~1,000
-        # small transactions, and this cut the index's own writing time by ~20% (measured).
-        "INSERT INTO items_fts (items_fts, rank) VALUES ('automerge', 8)",
-        "INSERT INTO items_fts (items_fts, rank) VALUES ('crisismerge', 64)",
-    )
-
-
-@_migration
-def m005_matches(db: Database) -> None:
-    # One row per (item, rule) that matched, written in the transaction that stores the item:
-    # a stored item is never without its matches. `hits` (JSON) is what makes a match explain
-    # itself: [{"term", "field", "start", "end"}], offsets in the folded field text.
-    _run(
-        db,
-        """CREATE TABLE matches (
-            item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
-            rule_id TEXT NOT NULL, score REAL NOT NULL, hits TEXT NOT NULL,
-            matched_at TEXT NOT NULL, PRIMARY KEY (item_id, rule_id)) WITHOUT ROWID""",
-        "CREATE INDEX matches_rule ON matches (rule_id, matched_at)",
-    )
-
 
 # --- values in and out -------------------------------------------------------------------
 
@@ -306,11 +205,11 @@ class Store:
 
     def _configure(self) -> None:
         self._db.enable_wal()
-        _run(self._db, "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON")
+        run_sql(self._db, "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON")
 
     def _migrate(self) -> None:
         applied = MIGRATIONS.applied(self._db)
-        unknown = [m.name for m in applied if m.name not in _MIGRATION_NAMES]
+        unknown = [m.name for m in applied if m.name not in MIGRATION_NAMES]
         if unknown:
             raise StoreError(
                 f"{self.path} was written by a newer monitor (migration {unknown[0]})",
