@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import random
 import time
@@ -39,6 +40,7 @@ from monitor.parse import parse
 from monitor.ruleset import RuleSet
 from monitor.store import Store
 
+log = logging.getLogger("monitor.poll")
 Clock = Callable[[], datetime]
 OnOutcome = Callable[[PollOutcome], None]
 
@@ -124,6 +126,28 @@ async def poll_feed(
     else:
         store.save_state(failed(state, feed, result, started))
     return outcome(feed, result, t0, StoreResult())
+
+
+async def guarded(
+    feed: Feed,
+    fetcher: Fetcher,
+    store: Store,
+    parser: Parser,
+    ruleset: RuleSet | None,
+    clock: Clock,
+) -> PollOutcome:
+    """`poll_feed`, with a bug or an environment failure (disk full) contained to its feed."""
+    t0 = time.perf_counter()
+    try:
+        return await poll_feed(feed, fetcher, store, parser, ruleset, clock)
+    except Exception as exc:
+        log.exception("feed %s: unexpected error", feed.id)
+        return PollOutcome(
+            feed_id=feed.id,
+            status=FetchStatus.ERROR,
+            error=f"unexpected error: {exc!r} (see the log; please report it)",
+            elapsed=time.perf_counter() - t0,
+        )
 
 
 def current_state(store: Store, feed: Feed) -> FeedState:
@@ -228,7 +252,7 @@ async def poll_cycle(
     outcomes: list[PollOutcome] = []
     try:
         async with Fetcher(settings) as fetcher:
-            tasks = [poll_feed(feed, fetcher, store, parser, ruleset, clock) for feed in due]
+            tasks = [guarded(feed, fetcher, store, parser, ruleset, clock) for feed in due]
             for next_done in asyncio.as_completed(tasks):
                 result = await next_done
                 outcomes.append(result)

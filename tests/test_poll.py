@@ -9,7 +9,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from monitor.models import Feed, FetchStatus, Settings
+from monitor.match import Match
+from monitor.models import Feed, FetchStatus, Item, Settings
 from monitor.poll import is_due, poll_cycle
 from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
@@ -223,3 +224,27 @@ async def test_unchanged_items_are_not_matched_again_but_edited_ones_are(
     third = await poll_cycle([feed], store, SETTINGS, ruleset=ruleset, force=True)
     assert (third.updated, third.matches) == (1, 1)
     assert store.match_counts() == {"strait": 1, "dprk-missiles": 1}  # one row per item/rule
+
+
+class ExplodingRules(RuleSet):
+    """A rule set with a bug: enriching one feed's items raises."""
+
+    def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
+        if item.feed_id == "bad":
+            raise RuntimeError("boom")
+        return super().enrich(item, feed)
+
+
+async def test_an_unexpected_error_in_one_feed_does_not_stop_the_cycle(
+    server: FeedServer, store: Store, ruleset: RuleSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    exploding = ExplodingRules(ruleset.rules, ruleset.gazetteer, ruleset.matcher)
+    bad = Feed(id="bad", url=server.add("/bad.xml", serve(TWO)))
+    good = Feed(id="good", url=server.add("/good.xml", serve(TWO)))
+    summary = await poll_cycle([bad, good], store, SETTINGS, ruleset=exploding)
+    outcomes = {o.feed_id: o for o in summary.outcomes}
+    assert outcomes["good"].status is FetchStatus.OK and outcomes["good"].new == 2
+    assert outcomes["bad"].status is FetchStatus.ERROR
+    assert "RuntimeError('boom')" in (outcomes["bad"].error or "")
+    assert store.count_items("bad") == 0  # the failed transaction left nothing behind
+    assert "feed bad: unexpected error" in caplog.text
