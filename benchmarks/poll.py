@@ -46,6 +46,7 @@ from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Item, Sett
 from monitor.normalize import normalize
 from monitor.parse import parse
 from monitor.poll import Parser, poll_cycle
+from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 
 TARGET_COLD = 10.0  # seconds
@@ -64,6 +65,7 @@ class Options:
     concurrency: int
     workers: int | None  # None: what `monitor poll` picks
     profile: int  # 0: no profile
+    rules: Path | None = None  # tag regions and match these rules at ingest, as the service does
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -76,10 +78,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     add("--concurrency", type=int, default=Settings().concurrency, help="requests in flight")
     add("--workers", type=int, default=None, help="parser processes (default: as monitor poll)")
     add("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    add("--rules", type=Path, default=None, help="rules folder: tag and match at ingest too")
     a = p.parse_args(argv)
     if min(a.feeds, a.items, a.runs, a.concurrency) < 1:
         p.error("--feeds, --items, --runs and --concurrency must be at least 1")
-    return Options(a.feeds, a.items, a.runs, a.concurrency, a.workers, a.profile)
+    return Options(a.feeds, a.items, a.runs, a.concurrency, a.workers, a.profile, a.rules)
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -129,12 +132,20 @@ def farm_feeds(farm: Farm) -> list[Feed]:
 
 
 def checked_poll(
-    feeds: Sequence[Feed], store: Store, settings: Settings, *, force: bool, workers: int | None
+    feeds: Sequence[Feed],
+    store: Store,
+    settings: Settings,
+    *,
+    force: bool,
+    workers: int | None,
+    ruleset: RuleSet | None = None,
 ) -> None:
     """One `poll_cycle` (worker start-up and shutdown included); exits unless all went well."""
     parser = Parser(workers) if workers is not None else None
     try:
-        summary = asyncio.run(poll_cycle(feeds, store, settings, force=force, parser=parser))
+        summary = asyncio.run(
+            poll_cycle(feeds, store, settings, force=force, parser=parser, ruleset=ruleset)
+        )
     finally:
         if parser is not None:
             parser.close()
@@ -148,13 +159,19 @@ def checked_poll(
         )
 
 
-def one_run(feeds: Sequence[Feed], settings: Settings, workers: int | None) -> Run:
+def one_run(
+    feeds: Sequence[Feed], settings: Settings, workers: int | None, ruleset: RuleSet | None
+) -> Run:
     with (
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
         Store(Path(tmp) / "b.db") as db,
     ):
-        cold, _ = timed(lambda: checked_poll(feeds, db, settings, force=False, workers=workers))
-        warm, _ = timed(lambda: checked_poll(feeds, db, settings, force=True, workers=workers))
+        cold, _ = timed(
+            lambda: checked_poll(feeds, db, settings, force=False, workers=workers, ruleset=ruleset)
+        )
+        warm, _ = timed(
+            lambda: checked_poll(feeds, db, settings, force=True, workers=workers, ruleset=ruleset)
+        )
     return Run(cold, warm)
 
 
@@ -304,7 +321,12 @@ def report_polls(
     verdict = "PASS" if total <= TARGET_PEAK else "MISS"
     return [
         "",
-        row("poll_cycle, no rule set", "wall", "CPU main", "CPU workers"),
+        row(
+            f"poll_cycle, rules from {o.rules}" if o.rules else "poll_cycle, no rule set",
+            "wall",
+            "CPU main",
+            "CPU workers",
+        ),
         judged("cold: empty database", cold, TARGET_COLD),
         judged("warm: every feed 304 (force=True)", warm, TARGET_WARM),
         row("cold items/s", f"{o.feeds * o.items / cold.wall:,.0f}"),
@@ -369,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         header = report_header(o, farm, settings, workers)
         feeds = farm_feeds(farm)
         farm_lines = farm_alone(farm, o)
-        runs = [one_run(feeds, settings, o.workers) for _ in range(o.runs)]
+        ruleset = load_ruleset(o.rules) if o.rules else None
+        runs = [one_run(feeds, settings, o.workers, ruleset) for _ in range(o.runs)]
         own, child = peak_mib()  # before the breakdown, which holds every body at once
         breakdown = stages(feeds, settings)
         profile = profile_cold(feeds, settings, o.profile) if o.profile else ""

@@ -18,12 +18,12 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from monitor.errors import ParseError
 from monitor.fetch import Fetcher, retry_delay
+from monitor.match import Match
 from monitor.models import (
     CycleSummary,
     FeedState,
@@ -52,38 +52,90 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def ingest(
-    feed: Feed, body: bytes, headers: Mapping[str, str], url: str, now: datetime
-) -> list[Item] | str:
-    """Parse and normalise one body; runs in a worker process.
+Enriched = list[tuple[Item, tuple[Match, ...]]]  # items with their regions set, and matches
 
-    Returns the error text instead of raising: our exceptions carry keyword arguments and do not
-    survive pickling back from a worker process.
+
+def ingest(
+    feed: Feed,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    now: datetime,
+    ruleset: RuleSet | None = None,
+) -> Enriched | str:
+    """Parse, normalise, tag and match one body: the CPU-heavy part of a poll.
+
+    Runs in a worker process. Every item is tagged and matched here, in parallel, although
+    the store keeps the results of new and edited items only. Returns the error text instead of
+    raising: our exceptions carry keyword arguments and do not survive pickling back from a
+    worker process.
     """
     try:
-        return normalize(feed, parse(feed.id, body, headers, url), url, now)
+        items = normalize(feed, parse(feed.id, body, headers, url), url, now)
     except ParseError as error:
         return error.message if not error.hint else f"{error.message} ({error.hint})"
+    if ruleset is None:
+        return [(item, ()) for item in items]
+    return [_enrich(ruleset, item, feed) for item in items]
+
+
+def _enrich(ruleset: RuleSet, item: Item, feed: Feed) -> tuple[Item, tuple[Match, ...]]:
+    tagged, matches = ruleset.enrich(item, feed)
+    return tagged, tuple(matches)
+
+
+# The rule set of a worker process, set once when the pool starts (see Parser).
+_worker_ruleset: RuleSet | None = None
+
+
+def _start_worker(ruleset: RuleSet | None) -> None:
+    global _worker_ruleset
+    _worker_ruleset = ruleset
+
+
+def _ingest_in_worker(
+    feed: Feed, body: bytes, headers: Mapping[str, str], url: str, now: datetime
+) -> Enriched | str:
+    return ingest(feed, body, headers, url, now, _worker_ruleset)
 
 
 class Parser:
-    """Runs `ingest` inline or in a pool of worker processes (parsing is the CPU-heavy stage)."""
+    """Runs `ingest` inline or in a pool of worker processes.
+
+    A pool's workers hold one rule set (sent once, at their start); a poll with another rule
+    set (the rules were reloaded) starts a new pool, and the old one finishes its work.
+    """
 
     def __init__(self, workers: int = 0) -> None:
-        # 0 = inline: cheapest for a handful of feeds and for tests.
-        self._pool: Executor | None = ProcessPoolExecutor(workers) if workers > 0 else None
+        self.workers = workers  # 0 = inline: cheapest for a handful of feeds, and for tests
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_rules: RuleSet | None = None
 
-    async def run(self, feed: Feed, result: FetchResult, now: datetime) -> list[Item] | str:
+    async def run(
+        self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
+    ) -> Enriched | str:
         body = result.body or b""
-        if self._pool is None:
-            return ingest(feed, body, result.headers, result.url, now)
+        if self.workers == 0:
+            return ingest(feed, body, result.headers, result.url, now, ruleset)
+        pool = self._pool_for(ruleset)
         loop = asyncio.get_running_loop()
-        headers = dict(result.headers)
-        return await loop.run_in_executor(self._pool, ingest, feed, body, headers, result.url, now)
+        args = (feed, body, dict(result.headers), result.url, now)
+        return await loop.run_in_executor(pool, _ingest_in_worker, *args)
+
+    def _pool_for(self, ruleset: RuleSet | None) -> ProcessPoolExecutor:
+        if self._pool is None or self._pool_rules is not ruleset:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool = ProcessPoolExecutor(
+                self.workers, initializer=_start_worker, initargs=(ruleset,)
+            )
+            self._pool_rules = ruleset
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     @staticmethod
     def default_workers(feed_count: int) -> int:
@@ -108,15 +160,18 @@ async def poll_feed(
     state = current_state(store, feed)
     result = await fetcher.fetch(feed.id, state)
     if result.status is FetchStatus.OK:
-        items = await parser.run(feed, result, started)
-        if isinstance(items, str):
-            result = dataclasses.replace(result, status=FetchStatus.ERROR, error=items)
+        enriched = await parser.run(feed, result, started, ruleset)
+        if isinstance(enriched, str):
+            result = dataclasses.replace(result, status=FetchStatus.ERROR, error=enriched)
         else:
             new_state = succeeded(state, feed, result, started)
+            items = [item for item, _ in enriched]
+            # The store asks for the matches of new and edited items only.
+            found = {item.guid: matches for item, matches in enriched}
+            enrich = (lambda item: (item, found[item.guid])) if ruleset else None
             # In a thread: SQLite releases the GIL, so fetches and parses go on meanwhile. If
             # the cycle is cancelled here the transaction still completes, and Store.close
             # waits for it (the store's lock).
-            enrich = partial(ruleset.enrich, feed=feed) if ruleset else None
             stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state, enrich)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:

@@ -7,6 +7,8 @@ print them all at once. A rule with any error is left out; the others still load
 
 from __future__ import annotations
 
+import copyreg
+
 import difflib
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -34,6 +36,15 @@ SCORE_KEYS = ("threshold", "terms")
 TESTS_KEYS = ("match", "no_match")
 EXAMPLE_KEYS = ("title", "summary", "feed", "tags", "lang", "regions")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*$")
+
+
+# Rules travel to the parse workers (see poll.Parser); `labels` is a read-only mapping proxy,
+# which pickle cannot handle by itself.
+def _read_only(mapping: dict[str, str]) -> MappingProxyType[str, str]:
+    return MappingProxyType(mapping)
+
+
+copyreg.pickle(MappingProxyType, lambda proxy: (_read_only, (dict(proxy),)))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ class RuleSet:
     def compile(cls, rules: tuple[Rule, ...], gazetteer: Gazetteer) -> RuleSet:
         return cls(rules, gazetteer, Matcher.compile(rules))
 
+    def __reduce__(self) -> tuple[object, tuple[tuple[Rule, ...], Gazetteer]]:
+        # Sent to parse workers as rules + gazetteer; the matcher is compiled again there
+        # (milliseconds) rather than pickling its automaton.
+        return (type(self).compile, (self.rules, self.gazetteer))
+
     def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
         """Tag the item's regions, then match every rule against it."""
         tagged = dataclasses.replace(item, regions=self.gazetteer.tag(item.title, item.summary))

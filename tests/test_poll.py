@@ -11,7 +11,7 @@ import pytest
 
 from monitor.match import Match
 from monitor.models import Feed, FetchStatus, Item, Settings
-from monitor.poll import is_due, poll_cycle
+from monitor.poll import Parser, is_due, poll_cycle
 from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 from tests._feedserver import FeedServer, redirect, serve, status, with_etag
@@ -248,3 +248,27 @@ async def test_an_unexpected_error_in_one_feed_does_not_stop_the_cycle(
     assert "RuntimeError('boom')" in (outcomes["bad"].error or "")
     assert store.count_items("bad") == 0  # the failed transaction left nothing behind
     assert "feed bad: unexpected error" in caplog.text
+
+
+async def test_worker_processes_tag_and_match_with_the_current_rules(
+    server: FeedServer, store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    feeds = [
+        Feed(id=f"f{n}", url=server.add(f"/f{n}.xml", serve(rss((f"g{n}", f"北朝鮮ミサイル {n}")))))
+        for n in range(10)
+    ]
+    parser = Parser(2)
+    try:
+        first = await poll_cycle(feeds[:5], store, SETTINGS, parser=parser, ruleset=ruleset)
+        assert first.matches == 5
+        alerts = tmp_path / "rules" / "alerts"
+        (alerts / "asia.yaml").write_text(
+            RULES.replace("dprk-missiles", "dprk-renamed"), encoding="utf-8"
+        )
+        reloaded = load_ruleset(tmp_path / "rules")
+        second = await poll_cycle(feeds[5:], store, SETTINGS, parser=parser, ruleset=reloaded)
+        assert second.matches == 5
+    finally:
+        parser.close()
+    assert store.match_counts() == {"dprk-missiles": 5, "dprk-renamed": 5}
+    assert set(store.region_counts()) >= {"KP"}
