@@ -1,0 +1,190 @@
+"""Arranging digests (monitor/digest.py): pure logic on hand-made digests. Expected: one entry
+per story with `also` filled, each entry in exactly one group, severity-then-newest order,
+and a bounded subject naming the count and top topics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.digest import SUBJECT_MAX, Group, arrange, collapse, subject
+from monitor.models import (
+    Digest,
+    DigestEntry,
+    EmailReceiver,
+    Item,
+    Receiver,
+    Route,
+    RuleRef,
+    SmtpServer,
+    WebhookReceiver,
+)
+
+T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
+TAIWAN = RuleRef("taiwan-strait", "Taiwan Strait military pressure", "critical", {}, ("PLA",))
+KOREA = RuleRef("korea-missiles", "North Korean missiles", "high", {}, ("missile*",))
+QUAKE = RuleRef("asia-quakes", "Earthquakes in Asia", "medium", {}, ("quake",))
+RECEIVER = Receiver(
+    "desk",
+    email=EmailReceiver(("desk@example.org",), "monitor@example.org", SmtpServer("localhost")),
+    webhook=WebhookReceiver("https://hooks.example.org/x"),
+)
+
+
+def make_entry(
+    item_id: int,
+    title: str,
+    rules: tuple[RuleRef, ...],
+    *,
+    hours: float = 0,
+    summary: str = "",
+    regions: tuple[str, ...] = (),
+    feed: str = "Asia Wire",
+    link: str | None = None,
+    lang: str | None = "en",
+) -> DigestEntry:
+    item = Item(
+        feed_id=feed.lower().replace(" ", "-"),
+        guid=f"g{item_id}",
+        link=link if link is not None else f"https://news.example/{item_id}",
+        title=title,
+        summary=summary,
+        html="<b>never shown</b>",
+        author=None,
+        lang=lang,
+        published=T0 + timedelta(hours=hours),
+        first_seen=T0,
+        content_hash=str(item_id),
+        regions=regions,
+    )
+    return DigestEntry(item_id=item_id, item=item, feed_title=feed, rules=rules)
+
+
+def make_digest(
+    entries: list[DigestEntry],
+    *,
+    group_by: tuple[str, ...] = ("rule",),
+    truncated: int = 0,
+    receiver: Receiver = RECEIVER,
+    timezone: str = "Asia/Tokyo",
+) -> Digest:
+    route = Route(id="asia", receiver=receiver.id, group_by=group_by, timezone=timezone)
+    return Digest(
+        id="d-2025-12-02-asia",
+        route=route,
+        receiver=receiver,
+        created=T0 + timedelta(days=1),
+        window_start=T0 if entries else None,
+        window_end=T0 + timedelta(days=1),
+        entries=tuple(entries),
+        truncated=truncated,
+    )
+
+
+def sample() -> list[DigestEntry]:
+    return [
+        make_entry(1, "Magnitude 7.5 quake off Aomori", (QUAKE,), hours=3, regions=("JP",)),
+        make_entry(2, "North Korea fires ballistic missiles", (KOREA,), hours=1, regions=("KP",)),
+        make_entry(3, "PLA drills around Taiwan", (TAIWAN,), hours=2, regions=("CN", "TW")),
+        make_entry(4, "Coast guard tracks ships off Kinmen", (TAIWAN,), hours=5, regions=("TW",)),
+        make_entry(5, "North Korea missile test, Japan protests", (KOREA, TAIWAN), hours=6),
+    ]
+
+
+def keys(groups: list[Group]) -> list[tuple[str, list[int]]]:
+    return [(g.key, [e.item_id for e in g.entries]) for g in groups]
+
+
+def test_group_by_rule_puts_each_entry_once_under_its_most_severe_rule() -> None:
+    groups = arrange(make_digest(sample()))
+    # Entry 5 matched KOREA (high) and TAIWAN (critical): it is shown once, under TAIWAN.
+    assert keys(groups) == [
+        ("rule:taiwan-strait", [5, 4, 3]),
+        ("rule:korea-missiles", [2]),
+        ("rule:asia-quakes", [1]),
+    ]
+    assert groups[0].title == "Taiwan Strait military pressure"
+
+
+def test_group_by_region_uses_the_first_region() -> None:
+    groups = arrange(make_digest(sample(), group_by=("region",)))
+    assert keys(groups) == [
+        ("region:-", [5]),
+        ("region:TW", [4]),
+        ("region:CN", [3]),
+        ("region:KP", [2]),
+        ("region:JP", [1]),
+    ]
+    assert groups[0].title == "No region"
+
+
+def test_group_by_severity_and_combined_keys() -> None:
+    by_severity = arrange(make_digest(sample(), group_by=("severity",)))
+    assert keys(by_severity) == [
+        ("severity:critical", [5, 4, 3]),
+        ("severity:high", [2]),
+        ("severity:medium", [1]),
+    ]
+    assert by_severity[0].title == "Critical"
+    combined = arrange(make_digest(sample(), group_by=("severity", "region")))
+    assert combined[0].key == "severity:critical/region:-"
+    assert combined[0].title == "Critical · No region"
+    assert keys(arrange(make_digest(sample(), group_by=())))[0] == ("all", [5, 4, 3, 2, 1])
+
+
+def test_same_story_collapses_into_one_entry_with_also() -> None:
+    wire = make_entry(
+        10,
+        "Philippine vessels hit by water cannon near Scarborough Shoal",
+        (QUAKE,),
+        summary="Chinese coast guard ships blasted two fisheries boats with water cannon.",
+    )
+    dispatch = make_entry(
+        11,
+        "Manila releases video of water-cannon attack at Scarborough Shoal",
+        (KOREA,),  # a different rule matched the other outlet's wording
+        hours=4,
+        summary="The footage shows coast guard cutters spraying a fisheries vessel.",
+        feed="Monsoon Dispatch",
+    )
+    groups = arrange(make_digest([wire, dispatch], group_by=("story",)))
+    assert len(groups) == 1 and len(groups[0].entries) == 1
+    merged = groups[0].entries[0]
+    assert merged.item_id == 11  # the more severe report leads
+    assert merged.also == (("Asia Wire", "https://news.example/10"),)
+    assert [r.id for r in merged.rules] == ["korea-missiles", "asia-quakes"]
+    assert merged.severity == "high"
+    assert groups[0].key == "story:11"
+
+
+def test_collapse_merges_terms_of_a_rule_and_keeps_existing_also() -> None:
+    ja = RuleRef("taiwan-strait", "Taiwan Strait military pressure", "critical", {}, ("演習",))
+    a = make_entry(1, "中国軍、台湾周辺で大規模演習 港湾封鎖を想定", (TAIWAN,), feed="東都新報")
+    b = make_entry(2, "中国軍、台湾周辺で大規模演習を開始 港湾封鎖想定", (ja,), hours=1, feed="X")
+    a = DigestEntry(a.item_id, a.item, a.feed_title, a.rules, also=(("Earlier", None),))
+    (merged,) = collapse([a, b])
+    assert merged.item_id == 1  # same severity: the first report leads
+    assert merged.rules[0].terms == ("PLA", "演習")
+    assert merged.also == (("Earlier", None), ("X", "https://news.example/2"))
+
+
+def test_subject_counts_and_names_top_topics() -> None:
+    text = subject(make_digest(sample()))
+    # The third topic would pass SUBJECT_MAX: the subject says there is more instead.
+    assert text == (
+        "[monitor] 5 alerts: Taiwan Strait military pressure (3, critical), "
+        "North Korean missiles (1, high) ..."
+    )
+    short = subject(make_digest(sample()[:2]))
+    assert short == "[monitor] 2 alerts: North Korean missiles (1, high), Earthquakes in Asia (1)"
+    assert subject(make_digest([])) == "[monitor] no new alerts"
+    assert subject(make_digest(sample()[:1])).startswith("[monitor] 1 alert:")
+
+
+def test_subject_is_bounded() -> None:
+    rules = [RuleRef(f"r{i}", f"A rather long topic title number {i}", "low") for i in range(9)]
+    entries = [make_entry(i, f"t{i}", (rule,), hours=i) for i, rule in enumerate(rules)]
+    text = subject(make_digest(entries))
+    assert len(text) <= SUBJECT_MAX
+    assert text.endswith(" ...")
+    one = [make_entry(1, "t", (RuleRef("r", "x" * 300, "info"),))]
+    assert len(subject(make_digest(one))) == SUBJECT_MAX
