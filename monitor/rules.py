@@ -8,7 +8,6 @@ print them all at once. A rule with any error is left out; the others still load
 from __future__ import annotations
 
 import copyreg
-
 import difflib
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence

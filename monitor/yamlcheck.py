@@ -200,3 +200,14 @@ def parse_yaml(text: str, path: Path) -> Any:
         Checker(path).fail(f"invalid YAML: {error.problem or error.context}", where)
     except YAMLError as error:
         raise ConfigError(f"invalid YAML: {error}", path=str(path)) from None
+
+
+def as_choice(what: str, choices: tuple[str, ...], value: Any) -> str:
+    """One of `choices`, with the closest one suggested for a typo."""
+    if not isinstance(value, str) or value not in choices:
+        close = (
+            difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
+        )
+        message = f"'{what}' must be one of {', '.join(choices)}, got {value!r}"
+        raise Invalid(message + (f"; did you mean {close[0]!r}?" if close else ""))
+    return str(value)

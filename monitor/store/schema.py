@@ -109,3 +109,29 @@ def m005_matches(db: Database) -> None:
             matched_at TEXT NOT NULL, PRIMARY KEY (item_id, rule_id)) WITHOUT ROWID""",
         "CREATE INDEX matches_rule ON matches (rule_id, matched_at)",
     )
+
+
+@_migration
+def m006_outbox(db: Database) -> None:
+    # A digest is frozen before any send: its id, the exact bytes to send and the items it
+    # covers, in one transaction. `deliveries` is the promise "an item reaches a route at most
+    # once": its key refuses a second digest claiming the same item for the same route.
+    run_sql(
+        db,
+        """CREATE TABLE routes (route_id TEXT PRIMARY KEY, first_seen TEXT NOT NULL)""",
+        """CREATE TABLE digests (
+            id TEXT PRIMARY KEY, route_id TEXT NOT NULL, receiver_id TEXT NOT NULL,
+            kind TEXT NOT NULL, created TEXT NOT NULL, subject TEXT NOT NULL,
+            content_type TEXT NOT NULL, body BLOB NOT NULL,
+            shown INTEGER NOT NULL, truncated INTEGER NOT NULL,
+            status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT, last_error TEXT, delivered TEXT)""",
+        "CREATE INDEX digests_due ON digests (status, next_attempt)",
+        """CREATE TABLE deliveries (
+            route_id TEXT NOT NULL, item_id INTEGER NOT NULL,
+            digest_id TEXT NOT NULL REFERENCES digests (id),
+            shown INTEGER NOT NULL, PRIMARY KEY (route_id, item_id)) WITHOUT ROWID""",
+        "CREATE INDEX deliveries_digest ON deliveries (digest_id)",
+        """CREATE TABLE disabled_receivers (
+            receiver_id TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL)""",
+    )
