@@ -19,6 +19,7 @@ import click
 
 from monitor import report
 from monitor.cli_common import Paths, open_store, parse_since, pass_paths
+from monitor.cli_digest import digest
 from monitor.cli_rules import rules
 from monitor.config import FeedsFile, format_duration, load_feeds
 from monitor.errors import MonitorError
@@ -26,6 +27,7 @@ from monitor.models import PollOutcome
 from monitor.opml import export_opml, import_opml
 from monitor.poll import poll_cycle, utcnow
 from monitor.ruleset import load_ruleset
+from monitor.store.outbox import Outbox
 
 
 class MonitorGroup(click.Group):
@@ -239,14 +241,22 @@ def status(paths: Paths, as_json: bool) -> None:
     with open_store(paths) as store:
         states = store.states()
         total = store.count_items()
+        outbox = Outbox(store)
+        deliveries = report.Deliveries(
+            counts=outbox.counts(),
+            troubled=outbox.recent(("retrying", "dead")),
+            disabled=outbox.disabled(),
+        )
     if as_json:
         doc = {
             "items": total,
             "feeds": [report.feed_json(f, states.get(f.id)) for f in config.feeds],
+            "deliveries": report.deliveries_json(deliveries),
         }
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     click.echo(report.status(config.feeds, states, total, utcnow()))
+    click.echo("\n" + report.deliveries(deliveries, utcnow()))
 
 
 @main.group()
@@ -295,3 +305,4 @@ def items_search(
 
 
 main.add_command(rules)
+main.add_command(digest)

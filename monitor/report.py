@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.config import format_duration as duration
 from monitor.models import CycleSummary, Feed, FeedState, FetchStatus, StoredItem
+from monitor.store.outbox import FrozenDigest
 
 ERROR_WIDTH = 70
 
@@ -152,3 +154,46 @@ def item_lines(stored: StoredItem, rules: Sequence[str] = ()) -> str:
     if item.link:
         lines.append(f"      {item.link}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    counts: Mapping[str, int]  # digests by status
+    troubled: Sequence[FrozenDigest]  # recent retrying and dead digests
+    disabled: Mapping[str, str]  # receiver id -> why
+
+
+def deliveries(d: Deliveries, now: datetime) -> str:
+    order = ("pending", "retrying", "delivered", "dead")
+    head = "digests: " + ", ".join(f"{d.counts.get(s, 0)} {s}" for s in order)
+    lines = [head]
+    for digest in d.troubled:
+        when = f"next try {ago(digest.next_attempt, now)}" if digest.status == "retrying" else ""
+        lines.append(
+            f"  {digest.status:8s} {digest.id} to {digest.receiver_id}, "
+            f"{digest.attempts} attempts {when}: {_clip(digest.last_error or '', 60)}"
+        )
+    if any(digest.status == "dead" for digest in d.troubled):
+        lines.append("  (re-queue a dead digest with `monitor digest retry ID`)")
+    for receiver, why in sorted(d.disabled.items()):
+        lines.append(f"  receiver {receiver} disabled: {_clip(why, 60)}")
+    return "\n".join(lines)
+
+
+def deliveries_json(d: Deliveries) -> dict[str, Any]:
+    return {
+        "counts": dict(d.counts),
+        "troubled": [
+            {
+                "id": x.id,
+                "route": x.route_id,
+                "receiver": x.receiver_id,
+                "status": x.status,
+                "attempts": x.attempts,
+                "next_attempt": _iso(x.next_attempt),
+                "last_error": x.last_error,
+            }
+            for x in d.troubled
+        ],
+        "disabled_receivers": dict(d.disabled),
+    }

@@ -23,13 +23,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from monitor.errors import ConfigError
-from monitor.models import Feed, Item
+from monitor.models import SEVERITIES, Feed, Item
 from monitor.query import Node, Phrase, QuerySyntaxError, Region, Term, parse_query, walk
 
 if TYPE_CHECKING:
     from monitor.match import Match, Matcher
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 RULE_KEYS = ("id", "title", "severity", "query", "score", "feeds", "labels", "tests")
 SCORE_KEYS = ("threshold", "terms")
 TESTS_KEYS = ("match", "no_match")

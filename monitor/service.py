@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +28,12 @@ from typing import Generic, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.channels import Channels, load_channels
 from monitor.config import load_feeds
+from monitor.cron import schedule_trigger
+from monitor.dispatch import freeze_route, send_due
 from monitor.errors import MonitorError
-from monitor.models import CycleSummary, FetchStatus
+from monitor.models import CycleSummary, FetchStatus, Route
 from monitor.poll import Parser, poll_cycle, utcnow
 from monitor.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.store import Store
@@ -107,7 +111,10 @@ class Service:
         feeds_file = options.rules_dir / "feeds.yaml"
         self.feeds = Watched("feeds", (feeds_file,), lambda: load_feeds(feeds_file))
         self.rules = Watched("rules", rule_paths(options.rules_dir), self._load_rules)
+        channels_file = options.rules_dir / "channels.yaml"
+        self.channels = Watched("channels", (channels_file,), self._load_channels)
         self.store = Store(options.db_path)
+        self._scheduler: AsyncIOScheduler | None = None
         self.parser = Parser(Parser.default_workers(len(self.feeds.value.feeds)))
         self._cycle_task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
@@ -119,11 +126,20 @@ class Service:
         )
         return ruleset
 
+    def _load_channels(self) -> Channels:
+        rules = self.rules.value
+        path = self.options.rules_dir / "channels.yaml"
+        channels = load_channels(path, {r.id for r in rules.rules}, rules.gazetteer.codes)
+        log.info("channels: %d receivers, %d routes", len(channels.receivers), len(channels.routes))
+        return channels
+
     async def cycle(self) -> None:
-        """One scheduler tick: reload config if edited, poll due feeds, prune now and then."""
+        """One scheduler tick: reload config if edited, poll due feeds, deliver, prune."""
         self._cycle_task = asyncio.current_task()
         self.feeds.refresh()
         self.rules.refresh()
+        if self.channels.refresh():
+            self._schedule_routes()
         config = self.feeds.value
         summary = await poll_cycle(
             config.feeds, self.store, config.settings, parser=self.parser, ruleset=self.rules.value
@@ -133,8 +149,45 @@ class Service:
                 log.warning("feed %s: %s", result.feed_id, result.error)
         if summary.outcomes:
             log.info(summary_line(summary))
+        routes = self.channels.value.routes
+        await self.deliver([r for r in routes if r.schedule == "immediate"])
         self._prune_if_due(config.settings.retention)
         self._cycle_task = None
+
+    async def deliver(self, routes: Sequence[Route]) -> None:
+        """Freeze these routes' digests, then send every due digest (retries included)."""
+        channels, now = self.channels.value, utcnow()
+        rules = {r.id: r for r in self.rules.value.rules}
+        feeds = {f.id: f for f in self.feeds.value.feeds}
+        for route in routes:
+            freeze_route(self.store, route, channels, rules, feeds, now)
+        await send_due(self.store, channels, os.environ)
+
+    async def route_due(self, route_id: str) -> None:
+        """A cron route's time has come."""
+        await self.deliver([r for r in self.channels.value.routes if r.id == route_id])
+
+    def _schedule_routes(self) -> None:
+        """One job per cron route, in the route's time zone; replaced on every reload."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        for job in scheduler.get_jobs():
+            if job.id.startswith("route:"):
+                job.remove()
+        for route in self.channels.value.routes:
+            trigger = schedule_trigger(route)
+            if trigger is None:
+                continue  # immediate: delivered after each poll cycle
+            scheduler.add_job(
+                self.route_due,
+                trigger,
+                args=(route.id,),
+                id=f"route:{route.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,  # a digest an hour late beats no digest
+            )
 
     def _prune_if_due(self, retention: timedelta) -> None:
         now = utcnow()
@@ -156,6 +209,8 @@ class Service:
             coalesce=True,
             misfire_grace_time=max(1, int(self.options.tick)),
         )
+        self._scheduler = scheduler
+        self._schedule_routes()
         scheduler.start()
         log.info(
             "monitor running: %d feeds, database %s",
