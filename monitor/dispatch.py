@@ -174,7 +174,7 @@ async def send_due(
         if not outbox.lease(digest.id, now, now + LEASE):
             continue  # another process is sending it
         result = await send_one(digest, channels, env)
-        record(outbox, digest, result, datetime.now(UTC))
+        record(outbox, digest, result, now)
         done.append((digest, result))
     return done
 

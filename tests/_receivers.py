@@ -276,6 +276,7 @@ class WebhookCatcher:
         self.closing = threading.Event()
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._server = _HookServer(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -300,6 +301,12 @@ class WebhookCatcher:
     def _record(self, hook: ReceivedHook) -> None:
         with self._lock:
             self.requests.append(hook)
+            self._arrived.notify_all()
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Block until `count` requests have arrived (stalled ones included)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def _verify(self, body: bytes, headers: Mapping[str, str]) -> tuple[bool | None, str | None]:
         if self.secret is None:

@@ -1,0 +1,302 @@
+"""Digests end to end: stored matches -> frozen digest -> real SMTP server / webhook receiver.
+
+Checks the promises: an item reaches a route at most once; a digest is frozen before it is
+sent and every retry sends the same bytes with the same id; failures back off, honour
+Retry-After, go dead after too long or on a permanent error; 410 disables a receiver; a process
+killed between send and record loses nothing and resends at most once, byte-identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+from monitor.channels import Channels, load_channels
+from monitor.dispatch import MAX_AGE, freeze_route, send_due
+from monitor.match import Hit, Match
+from monitor.models import FeedState, Item
+from monitor.rules import Rule
+from monitor.ruleset import load_ruleset
+from monitor.store import Store
+from monitor.store.outbox import Outbox
+from tests._receivers import SmtpCatcher, WebhookCatcher, answer, stall
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+ENV = {"HOOK_SECRET": SECRET}
+RULES = """\
+rules:
+  - id: strait
+    title: Taiwan Strait military pressure
+    severity: critical
+    query: '"Taiwan Strait"'
+  - id: economy
+    title: Economy
+    severity: low
+    query: economy
+"""
+NOW = datetime(2025, 12, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    store: Store
+    rules: dict[str, Rule]
+    rules_dir: Path
+    db: Path
+
+    def add(self, guid: str, title: str, rule_ids: Sequence[str], feed: str = "wire") -> None:
+        """Store an item with matches of these rules, as a poll would."""
+        item = Item(
+            feed_id=feed, guid=guid, link=f"https://news.example.org/{guid}", title=title,
+            summary=title, html="", author=None, lang="en",
+            published=NOW, first_seen=NOW, content_hash=guid, regions=("TW",),
+        )  # fmt: skip
+        matches = [Match(r, 0.0, (Hit(title, "title", 0, len(title)),)) for r in rule_ids]
+        self.store.save_items(
+            feed, [item], FeedState(feed_id=feed, url="http://x"), lambda i: (i, matches)
+        )
+
+    def channels(self, text: str) -> Channels:
+        path = self.rules_dir / "channels.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load_channels(path, self.rules)
+
+    def freeze(self, channels: Channels, now: datetime = NOW) -> str | None:
+        frozen = [
+            freeze_route(self.store, r, channels, self.rules, {}, now) for r in channels.routes
+        ]
+        ids = [f.id for f in frozen if f is not None]
+        return ids[0] if ids else None
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "alerts").mkdir(parents=True)
+    (rules_dir / "alerts" / "asia.yaml").write_text(RULES, encoding="utf-8")
+    rules = {r.id: r for r in load_ruleset(rules_dir).rules}
+    db = tmp_path / "state" / "monitor.db"
+    with Store(db) as store:
+        # Matches count for a route from its first sighting on: make that before the items.
+        yield World(store, rules, rules_dir, db)
+
+
+def email_channels(port: int, extra: str = "") -> str:
+    return f"""\
+receivers:
+  - id: desk
+    email: {{to: [desk@example.org], from: monitor@example.org,
+            smtp: {{host: 127.0.0.1, port: {port}, tls: none}}}}
+routes:
+  - id: desk-now
+    receiver: desk
+    schedule: immediate
+{extra}"""
+
+
+def hook_channels(url: str, extra: str = "") -> str:
+    return f"""\
+receivers:
+  - id: ops
+    webhook: {{url: "{url}", secret_env: HOOK_SECRET}}
+routes:
+  - id: ops-now
+    receiver: ops
+{extra}"""
+
+
+def send(world: World, channels: Channels, now: datetime = NOW) -> list[bool]:
+    import asyncio
+
+    return [r.ok for _, r in asyncio.run(send_due(world.store, channels, ENV, now))]
+
+
+def test_an_email_digest_is_sent_once_with_both_parts(world: World) -> None:
+    with SmtpCatcher() as smtp:
+        channels = world.channels(email_channels(smtp.port))
+        Outbox(world.store).route_start("desk-now", NOW - timedelta(hours=1))
+        world.add("a", "PLA drills in the Taiwan Strait", ["strait"])
+        world.add("b", "台湾海峡で演習 economy", ["strait", "economy"])
+        digest_id = world.freeze(channels)
+        assert digest_id is not None
+        assert send(world, channels) == [True]
+        assert world.freeze(channels) is None  # nothing new: no second digest
+        assert send(world, channels) == []
+    [mail] = smtp.messages
+    message = email.message_from_bytes(mail.data, policy=default_policy)
+    assert isinstance(message, EmailMessage)
+    assert message["Message-ID"] == f"<{digest_id}@monitor>"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    assert "台湾海峡で演習" in text.get_content() and "台湾海峡で演習" in html.get_content()
+    assert "critical" in html.get_content().lower()
+    assert Outbox(world.store).counts() == {"delivered": 1}
+
+
+def test_a_failed_webhook_is_retried_with_the_same_bytes_and_id(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url))
+        Outbox(world.store).route_start("ops-now", NOW - timedelta(hours=1))
+        world.add("a", "PLA drills in the Taiwan Strait", ["strait"])
+        world.freeze(channels)
+        hook.script(answer(500))
+        assert send(world, channels) == [False]
+        [waiting] = Outbox(world.store).recent(("retrying",))
+        assert waiting.next_attempt is not None and waiting.next_attempt > NOW
+        assert send(world, channels, NOW) == []  # not yet due
+        assert send(world, channels, waiting.next_attempt) == [True]
+    first, second = hook.requests
+    assert first.body == second.body
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == waiting.id
+    assert first.verified and second.verified
+    body = json.loads(second.body)
+    assert body["digest_id"] == waiting.id
+    assert body["groups"][0]["items"][0]["title"] == "PLA drills in the Taiwan Strait"
+
+
+def test_retry_after_is_honoured(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url))
+        Outbox(world.store).route_start("ops-now", NOW - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        world.freeze(channels)
+        hook.script(answer(429, headers={"Retry-After": "600"}))
+        assert send(world, channels, NOW) == [False]
+    [waiting] = Outbox(world.store).recent(("retrying",))
+    assert waiting.next_attempt is not None
+    assert waiting.next_attempt >= NOW + timedelta(seconds=600)
+
+
+def test_gone_disables_the_receiver_until_enabled(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url))
+        outbox = Outbox(world.store)
+        outbox.route_start("ops-now", NOW - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        world.freeze(channels)
+        hook.script(answer(410))
+        assert send(world, channels) == [False]
+        assert outbox.counts() == {"dead": 1}
+        assert "ops" in outbox.disabled()
+        world.add("b", "Taiwan Strait again", ["strait"])
+        world.freeze(channels, NOW + timedelta(minutes=1))
+        assert send(world, channels, NOW + timedelta(minutes=1)) == []  # held back
+        assert outbox.enable_receiver("ops")
+        assert send(world, channels, NOW + timedelta(minutes=2)) == [True]
+
+
+def test_a_permanent_failure_is_dead_until_requeued(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url))
+        outbox = Outbox(world.store)
+        outbox.route_start("ops-now", NOW - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        digest_id = world.freeze(channels)
+        assert digest_id is not None
+        hook.script(answer(400))
+        assert send(world, channels) == [False]
+        [dead] = outbox.recent(("dead",))
+        assert "400" in (dead.last_error or "")
+        assert outbox.requeue(digest_id)
+        assert send(world, channels) == [True]
+    assert hook.requests[0].body == hook.requests[1].body
+
+
+def test_a_digest_failing_for_too_long_goes_dead(world: World) -> None:
+    with SmtpCatcher() as smtp:
+        channels = world.channels(email_channels(smtp.port))
+        Outbox(world.store).route_start("desk-now", NOW - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        world.freeze(channels)
+        smtp.stop()  # the server is down
+        late = NOW + MAX_AGE
+        assert send(world, channels, late) == [False]
+    [dead] = Outbox(world.store).recent(("dead",))
+    assert (dead.last_error or "").startswith("gave up after 24 h")
+
+
+def test_smtp_down_then_up(world: World) -> None:
+    with SmtpCatcher() as smtp:
+        channels = world.channels(email_channels(smtp.port))
+        Outbox(world.store).route_start("desk-now", NOW - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        world.freeze(channels)
+        smtp.stop()
+        assert send(world, channels) == [False]
+        smtp.start()
+        [waiting] = Outbox(world.store).recent(("retrying",))
+        assert waiting.next_attempt is not None
+        assert send(world, channels, waiting.next_attempt) == [True]
+    assert len(smtp.messages) == 1
+
+
+def test_max_items_summarises_the_rest_and_route_filters_apply(world: World) -> None:
+    extra = "    max_items: 2\n    match: {severity: [critical]}\n"
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url, extra))
+        Outbox(world.store).route_start("ops-now", NOW - timedelta(hours=1))
+        headlines = (
+            "Destroyers sail through the Taiwan Strait",
+            "Beijing announces live-fire zone off Fujian facing the Taiwan Strait",
+            "Coast guard boards a cargo ship near Kinmen in the Taiwan Strait",
+        )
+        for n, headline in enumerate(headlines):
+            world.add(f"s{n}", headline, ["strait"])
+        world.add("e", "economy only", ["economy"])  # low severity: not for this route
+        world.freeze(channels)
+        assert world.freeze(channels) is None  # the summarised item is not carried over
+        assert send(world, channels) == [True]
+    body = json.loads(hook.requests[0].body)
+    titles = [i["title"] for g in body["groups"] for i in g["items"]]
+    assert len(titles) == 2 and "economy only" not in titles
+    assert body["truncated"] == 1
+
+
+def test_a_new_route_does_not_send_old_matches(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        world.add("old", "Taiwan Strait before the route existed", ["strait"])
+        channels = world.channels(hook_channels(hook.url))
+        assert world.freeze(channels, datetime.now(UTC)) is None
+
+
+def test_killed_between_send_and_record_resends_once_byte_identical(world: World) -> None:
+    with WebhookCatcher(secret=SECRET) as hook:
+        channels = world.channels(hook_channels(hook.url))
+        (world.rules_dir / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+        Outbox(world.store).route_start("ops-now", datetime.now(UTC) - timedelta(hours=1))
+        world.add("a", "Taiwan Strait", ["strait"])
+        hook.script(stall())  # the receiver takes the request and never answers
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--rules", str(world.rules_dir),
+             "--db", str(world.db), "digest", "send"],
+            env={"HOOK_SECRET": SECRET, "PATH": ""},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert hook.wait_for_requests(1, 30)  # sent...
+        proc.send_signal(signal.SIGKILL)  # ...and killed before recording it
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        outbox = Outbox(world.store)
+        [frozen] = outbox.recent(("pending",))  # frozen before the send: not lost
+        assert send(world, channels) == []  # leased by the dead process for a while
+        later = datetime.now(UTC) + timedelta(minutes=6)
+        assert send(world, channels, later) == [True]
+        assert world.freeze(channels, later) is None  # the item is not in a second digest
+    first, second = hook.requests
+    assert first.body == second.body
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == frozen.id
+    assert outbox.counts() == {"delivered": 1}
