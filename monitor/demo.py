@@ -9,14 +9,19 @@ database (`<dir>/demo.db`), so every other command can be tried on the result.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import email.utils
 import hashlib
+import logging
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -24,14 +29,18 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from monitor.channels import load_channels
 from monitor.config import load_feeds
-from monitor.models import CycleSummary, Settings
+from monitor.demo_receivers import DemoSmtp, DemoWebhook, Hook, new_secret
+from monitor.dispatch import freeze_route, send_due
+from monitor.models import CycleSummary, Feed, Settings
 from monitor.poll import poll_cycle
 from monitor.report import cycle
 from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 
 Echo = Callable[[str], None]
+LOG = logging.getLogger("monitor.demo")
 DEMO_SETTINGS = Settings(connect_timeout=2.0, read_timeout=5.0, total_timeout=10.0)
 # A fixed validator date: the bundled files never change while the demo runs.
 LAST_MODIFIED = email.utils.formatdate(1765000000, usegmt=True)
@@ -137,6 +146,32 @@ class DemoResult:
     total: int
     per_rule: dict[str, int]
     per_region: dict[str, int]
+    saved: tuple[Path, ...] = ()  # what the local receivers got, written to files
+
+
+CHANNELS = """\
+# Written by `monitor demo`: its local SMTP server and webhook receiver (gone when it ends).
+receivers:
+  - id: desk
+    email:
+      to: [crisis-desk@example.org]
+      from: monitor@example.org
+      smtp: {{host: 127.0.0.1, port: {smtp_port}, tls: none}}
+  - id: ops
+    webhook: {{url: "{hook_url}", secret_env: DEMO_HOOK_SECRET}}
+routes:
+  - id: desk-urgent
+    receiver: desk
+    match: {{severity: [high, critical]}}
+    schedule: immediate
+    timezone: Asia/Tokyo
+    group_by: [rule]
+  - id: ops-all
+    receiver: ops
+    schedule: immediate
+    group_by: [region]
+    max_items: 100
+"""
 
 
 def copy_rules(source: Path, target: Path) -> int:
@@ -168,6 +203,7 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
         with Store(db_path) as store:
             cold = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, ruleset=ruleset))
             warm = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, force=True, ruleset=ruleset))
+            saved = deliver(store, rules_dir, ruleset, feeds, out_dir / "demo")
             result = DemoResult(
                 cold=cold,
                 warm=warm,
@@ -175,8 +211,55 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
                 total=store.count_items(),
                 per_rule=store.match_counts(),
                 per_region=store.region_counts(),
+                saved=saved,
             )
     _print_report(echo, result, ruleset, rules_dir, db_path)
+
+
+def deliver(
+    store: Store, rules_dir: Path, ruleset: RuleSet, feeds: Sequence[Feed], folder: Path
+) -> tuple[Path, ...]:
+    """Digests of every route to a local SMTP server and webhook receiver; saves what came."""
+    secret = new_secret()
+    with DemoSmtp() as smtp, DemoWebhook(secret) as hook:
+        path = rules_dir / "channels.yaml"
+        path.write_text(CHANNELS.format(smtp_port=smtp.port, hook_url=hook.url), "utf-8")
+        channels = load_channels(path, {r.id for r in ruleset.rules}, ruleset.gazetteer.codes)
+        rules = {r.id: r for r in ruleset.rules}
+        now = datetime.now(UTC)
+        for route in channels.routes:
+            freeze_route(store, route, channels, rules, {f.id: f for f in feeds}, now)
+        asyncio.run(send_due(store, channels, {"DEMO_HOOK_SECRET": secret}, now))
+    return save_received(folder, smtp.messages, hook.hooks)
+
+
+def save_received(folder: Path, mails: Sequence[bytes], hooks: Sequence[Hook]) -> tuple[Path, ...]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in [
+        *folder.glob("digest-*.eml"),
+        *folder.glob("digest-*.html"),
+        *folder.glob("webhook-*.json"),
+    ]:
+        old.unlink()
+    saved = []
+    for n, raw in enumerate(mails, start=1):
+        saved.append(folder / f"digest-{n}.eml")
+        saved[-1].write_bytes(raw)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        html = (
+            message.get_body(preferencelist=("html",))
+            if isinstance(message, EmailMessage)
+            else None
+        )
+        if html is not None:
+            saved.append(folder / f"digest-{n}.html")
+            saved[-1].write_text(html.get_content(), encoding="utf-8")
+    for n, hook in enumerate(hooks, start=1):
+        saved.append(folder / f"webhook-{n}.json")
+        saved[-1].write_bytes(hook.body)
+        state = "signature verified" if hook.verified else "SIGNATURE INVALID"
+        LOG.info("webhook %s: %s", hook.headers.get("webhook-id"), state)
+    return tuple(saved)
 
 
 def _print_report(
@@ -194,9 +277,14 @@ def _print_report(
     top = sorted(result.per_region.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
     echo("\nitems per region (top 12):")
     echo("  " + ", ".join(f"{code} {n}" for code, n in top))
+    if result.saved:
+        echo("\ndigests delivered to the local SMTP server and webhook receiver, saved as:")
+        for path in result.saved:
+            echo(f"  {path}")
     opts = f"--rules {rules_dir} --db {db_path}"
     echo("\nlook at the results:")
     echo(f"  monitor {opts} status")
+    echo(f"  monitor {opts} digest preview --html /tmp/digest.html")
     echo(f"  monitor {opts} items search 台湾")
     echo(f"  monitor {opts} items search --rule korea-missiles")
     echo(f"  monitor {opts} items search --region KP --json")

@@ -49,6 +49,9 @@ log = logging.getLogger("monitor.dispatch")
 MAX_AGE = timedelta(hours=24)  # a digest still failing after this long is dead
 LEASE = timedelta(minutes=5)  # how long a send may take before the digest is due again
 FIRST_RETRY = timedelta(minutes=1)
+# A new route also takes the matches of the day before it was first seen, so a route set up
+# right after a poll still delivers that poll's alerts, without flooding anyone with history.
+CATCH_UP = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def collect(
 ) -> Collected | None:
     """The route's digest as of `now`, or None when there is nothing (and no send_empty)."""
     outbox = Outbox(store)
-    pending = outbox.pending(route.id, outbox.route_start(route.id, now))
+    pending = outbox.pending(route.id, outbox.route_start(route.id, now) - CATCH_UP)
     by_item: dict[int, list[RuleRef]] = {}
     times: dict[int, datetime] = {}
     for match in pending:

@@ -14,13 +14,24 @@ from monitor.store.outbox import FrozenDigest
 ERROR_WIDTH = 70
 
 
+def span(delta: timedelta) -> str:
+    """A duration for people: `45s`, `16m`, `2h05m`, `3d04h` (rounded, two units at most)."""
+    seconds = round(abs(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours == 0:
+        return f"{minutes}m"
+    if days == 0:
+        return f"{hours}h{minutes % 60:02d}m"
+    return f"{days}d{hours % 24:02d}h"
+
+
 def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "never"
     delta = now - when
-    if delta < timedelta(0):
-        return "in " + duration(-delta - timedelta(microseconds=delta.microseconds))
-    return duration(delta - timedelta(microseconds=delta.microseconds)) + " ago"
+    return "in " + span(delta) if delta < timedelta(0) else span(delta) + " ago"
 
 
 def health(feed: Feed, state: FeedState | None) -> str:

@@ -145,3 +145,28 @@ def test_demo_runs_the_pipeline_offline(tmp_path: Path) -> None:
     with Store(tmp_path / "demo.db") as store:
         assert store.count_items() >= 80
     assert (tmp_path / "demo" / "rules" / "feeds.yaml").exists()
+    # A real email and a real signed webhook reached the demo's local receivers.
+    assert "digests delivered to the local SMTP server and webhook receiver" in result.output
+    eml = (tmp_path / "demo" / "digest-1.eml").read_bytes()
+    assert b"Message-ID: <" in eml
+    webhook = json.loads((tmp_path / "demo" / "webhook-1.json").read_bytes())
+    assert webhook["version"] == "1" and webhook["groups"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.4, "0s"),
+        (59, "59s"),
+        (970.6, "16m"),
+        (3600 + 5 * 60, "1h05m"),
+        (3 * 86400 + 4 * 3600, "3d04h"),
+    ],
+)
+def test_durations_are_shown_for_people(seconds: float, shown: str) -> None:
+    from datetime import timedelta
+
+    from monitor.report import span
+
+    assert span(timedelta(seconds=seconds)) == shown
+    assert span(-timedelta(seconds=seconds)) == shown
