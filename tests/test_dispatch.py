@@ -266,11 +266,16 @@ def test_max_items_summarises_the_rest_and_route_filters_apply(world: World) -> 
     assert body["truncated"] == 1
 
 
-def test_a_new_route_does_not_send_old_matches(world: World) -> None:
+def test_a_new_route_takes_the_last_day_of_matches_only(world: World) -> None:
     with WebhookCatcher(secret=SECRET) as hook:
         world.add("old", "Taiwan Strait before the route existed", ["strait"])
         channels = world.channels(hook_channels(hook.url))
-        assert world.freeze(channels, datetime.now(UTC)) is None
+        # First seen two days after the match (matches are stamped with the real clock).
+        assert world.freeze(channels, datetime.now(UTC) + timedelta(days=2)) is None
+    with WebhookCatcher(secret=SECRET) as hook:
+        other = world.channels(hook_channels(hook.url).replace("ops-now", "ops-fresh"))
+        # A route first seen an hour after the match still catches up on it.
+        assert world.freeze(other, datetime.now(UTC) + timedelta(hours=1)) is not None
 
 
 def test_killed_between_send_and_record_resends_once_byte_identical(world: World) -> None:

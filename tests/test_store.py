@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from monitor.errors import StoreError
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store import Store
+from monitor.store.schema import MIGRATION_NAMES
 from monitor.textnorm import search_text
 
 T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
@@ -112,13 +113,7 @@ def test_open_creates_directories_wal_and_schema_once(tmp_path: Path) -> None:
     conn = raw(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
-    assert names == [
-        "m001_feeds",
-        "m002_items",
-        "m003_item_regions",
-        "m004_items_fts",
-        "m005_matches",
-    ]
+    assert names == MIGRATION_NAMES  # all applied, in order
     merge = dict(conn.execute("SELECT k, v FROM items_fts_config WHERE k LIKE '%merge'"))
     assert merge == {"automerge": 8, "crisismerge": 64}
     conn.close()
@@ -141,7 +136,9 @@ def test_stores_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     conn = raw(path)
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone() == (5,)
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone() == (
+        len(MIGRATION_NAMES),
+    )
     conn.close()
 
 
