@@ -184,3 +184,115 @@ class StoredItem:
     id: int
     item: Item
     updated: datetime | None = None
+
+
+# --- channels (rules/channels.yaml) and digests ------------------------------------------
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")  # in increasing order
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int = 25
+    tls: str = "none"  # none | starttls | tls (implicit TLS, usually port 465)
+    username_env: str | None = None  # names of environment variables, never the secrets
+    password_env: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class EmailReceiver:
+    to: tuple[str, ...]
+    sender: str  # `from:` in the file
+    smtp: SmtpServer
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookReceiver:
+    url: str
+    secret_env: str | None = None  # Standard Webhooks secret (`whsec_...`), by variable
+    headers: Mapping[str, str] = field(default_factory=dict)
+    format: str = "json"  # json | slack
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Receiver:
+    id: str
+    email: EmailReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Which matches a route takes; every given criterion must hold (AND)."""
+
+    severity: tuple[str, ...] = ()  # any of these; empty = any
+    rules: tuple[str, ...] = ()  # any of these rule ids
+    regions: tuple[str, ...] = ()  # the item is tagged with any of these
+    labels: Mapping[str, str] = field(default_factory=dict)  # the rule has all of these
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str  # stable: deliveries are recorded per route id
+    receiver: str
+    match: RouteMatch = RouteMatch()
+    schedule: str = "immediate"  # "immediate" or a 5-field cron expression
+    timezone: str = "UTC"
+    group_by: tuple[str, ...] = ("rule",)  # rule | region | severity | story
+    max_items: int = 50
+    send_empty: bool = False
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A rule as a digest shows it: enough to explain why an item is there."""
+
+    id: str
+    title: str
+    severity: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    terms: tuple[str, ...] = ()  # the terms that hit, as the rule wrote them
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One item in a digest, with every rule of the route that matched it."""
+
+    item_id: int
+    item: Item
+    feed_title: str
+    rules: tuple[RuleRef, ...]
+    also: tuple[tuple[str, str | None], ...] = ()  # same story elsewhere: (feed title, link)
+
+    @property
+    def severity(self) -> str:
+        return max((r.severity for r in self.rules), key=SEVERITIES.index, default="medium")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What a route sends at one time, before rendering. `id` is stable across retries."""
+
+    id: str
+    route: Route
+    receiver: Receiver
+    created: datetime
+    window_start: datetime | None  # the oldest match included (None when empty)
+    window_end: datetime
+    entries: tuple[DigestEntry, ...]
+    truncated: int = 0  # matches left for the next digest because of max_items
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A digest frozen to bytes: what is stored, sent, and resent byte-identical."""
+
+    digest_id: str
+    kind: str  # email | webhook
+    body: bytes  # the whole RFC 5322 message, or the webhook body
+    subject: str
+    content_type: str
