@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +60,7 @@ from monitor.yamlcheck import (
     Pos,
     as_bool,
     as_choice,
+    as_duration,
     as_int,
     as_seconds,
     as_text,
@@ -85,6 +87,7 @@ ROUTE_KEYS = (
     "group_by",
     "max_items",
     "send_empty",
+    "give_up_after",
 )
 MATCH_KEYS = ("severity", "rules", "regions", "labels")
 TLS_MODES = ("none", "starttls", "tls")
@@ -315,6 +318,12 @@ class _ChannelsChecker(Checker):
             ),
             max_items=self.value(node, "max_items", partial(as_int, "max_items", 1), 50),
             send_empty=self.value(node, "send_empty", partial(as_bool, "send_empty"), False),
+            give_up_after=self.value(
+                node,
+                "give_up_after",
+                partial(as_duration, "give_up_after", timedelta(minutes=1)),
+                timedelta(hours=24),
+            ),
         )
 
     def match(self, route: CommentedMap) -> RouteMatch:

@@ -46,7 +46,7 @@ from monitor.store.outbox import FrozenDigest, Outbox, PendingMatch
 
 log = logging.getLogger("monitor.dispatch")
 
-MAX_AGE = timedelta(hours=24)  # a digest still failing after this long is dead
+DEFAULT_GIVE_UP = Route.give_up_after  # for digests whose route was removed since
 LEASE = timedelta(minutes=5)  # how long a send may take before the digest is due again
 FIRST_RETRY = timedelta(minutes=1)
 # A new route also takes the matches of the day before it was first seen, so a route set up
@@ -177,7 +177,8 @@ async def send_due(
         if not outbox.lease(digest.id, now, now + LEASE):
             continue  # another process is sending it
         result = await send_one(digest, channels, env)
-        record(outbox, digest, result, now)
+        route = next((r for r in channels.routes if r.id == digest.route_id), None)
+        record(outbox, digest, result, now, route.give_up_after if route else DEFAULT_GIVE_UP)
         done.append((digest, result))
     return done
 
@@ -198,7 +199,13 @@ async def send_one(digest: FrozenDigest, channels: Channels, env: Mapping[str, s
     return await send_webhook(rendered, receiver.webhook, env)
 
 
-def record(outbox: Outbox, digest: FrozenDigest, result: SendResult, now: datetime) -> None:
+def record(
+    outbox: Outbox,
+    digest: FrozenDigest,
+    result: SendResult,
+    now: datetime,
+    give_up_after: timedelta = DEFAULT_GIVE_UP,
+) -> None:
     if result.ok:
         outbox.record_sent(digest.id, now)
         log.info("digest %s delivered to %s", digest.id, digest.receiver_id)
@@ -210,10 +217,10 @@ def record(outbox: Outbox, digest: FrozenDigest, result: SendResult, now: dateti
     retry_at = None
     if result.retry and not result.gone:
         delay = retry_delay(digest.attempts + 1, FIRST_RETRY, result.retry_after)
-        if now + delay <= digest.created + MAX_AGE:
+        if now + delay <= digest.created + give_up_after:
             retry_at = now + delay
         else:
-            error = f"gave up after {MAX_AGE.total_seconds() / 3600:g} h: {error}"
+            error = f"gave up after {give_up_after.total_seconds() / 3600:g} h: {error}"
     outbox.record_failure(digest.id, error, retry_at)
     state = f"retry at {retry_at:%H:%M:%S}" if retry_at else "dead"
     log.warning("digest %s to %s failed (%s): %s", digest.id, digest.receiver_id, state, error)

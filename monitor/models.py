@@ -245,6 +245,7 @@ class Route:
     group_by: tuple[str, ...] = ("rule",)  # rule | region | severity | story
     max_items: int = 50
     send_empty: bool = False
+    give_up_after: timedelta = timedelta(hours=24)  # a digest failing this long is dead
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from monitor.channels import Channels, load_channels
-from monitor.dispatch import MAX_AGE, freeze_route, send_due
+from monitor.dispatch import freeze_route, send_due
 from monitor.match import Hit, Match
 from monitor.models import FeedState, Item
 from monitor.rules import Rule
@@ -218,15 +218,15 @@ def test_a_permanent_failure_is_dead_until_requeued(world: World) -> None:
 
 def test_a_digest_failing_for_too_long_goes_dead(world: World) -> None:
     with SmtpCatcher() as smtp:
-        channels = world.channels(email_channels(smtp.port))
+        channels = world.channels(email_channels(smtp.port, "    give_up_after: 2h\n"))
         Outbox(world.store).route_start("desk-now", NOW - timedelta(hours=1))
         world.add("a", "Taiwan Strait", ["strait"])
         world.freeze(channels)
         smtp.stop()  # the server is down
-        late = NOW + MAX_AGE
-        assert send(world, channels, late) == [False]
+        assert send(world, channels, NOW + timedelta(minutes=30)) == [False]  # retried
+        assert send(world, channels, NOW + timedelta(hours=2)) == [False]  # too old now
     [dead] = Outbox(world.store).recent(("dead",))
-    assert (dead.last_error or "").startswith("gave up after 24 h")
+    assert (dead.last_error or "").startswith("gave up after 2 h")
 
 
 def test_smtp_down_then_up(world: World) -> None:
