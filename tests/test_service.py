@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import queue
 import signal
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,34 @@ def test_rule_edits_reload_and_a_broken_rule_keeps_the_last_good_set(
         assert service.stop() == 0
     with Store(db) as store:
         assert store.match_counts() == {"strait": 2}
+
+
+def test_an_immediate_route_is_delivered_by_the_running_service(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    from tests._receivers import SmtpCatcher
+
+    server, rules, db = setup
+    alerts = rules / "alerts"
+    alerts.mkdir()
+    rule = "rules:\n  - id: strait\n    title: Strait\n    query: '\"Taiwan Strait\"'\n"
+    (alerts / "asia.yaml").write_text(rule, encoding="utf-8")
+    write_feeds(rules, server.add("/one.xml", serve(TWO)))
+    with SmtpCatcher() as smtp:
+        (rules / "channels.yaml").write_text(
+            "receivers:\n  - id: desk\n    email: {to: [desk@example.org], from: m@example.org,"
+            f" smtp: {{host: 127.0.0.1, port: {smtp.port}}}}}\n"
+            "routes:\n  - {id: desk-now, receiver: desk, schedule: immediate}\n",
+            encoding="utf-8",
+        )
+        service = Service(rules, db)
+        try:
+            service.wait_for("delivered to desk")
+        finally:
+            assert service.stop() == 0
+        [mail] = smtp.messages
+    message = email.message_from_bytes(mail.data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and "PLA drills near the Taiwan Strait" in text.get_content()
+    assert list(mail.rcpt_tos) == ["desk@example.org"]
