@@ -206,7 +206,6 @@ def search_text(text: str) -> str:
     return folded if folded.isascii() else _HAN_RUN.sub(_spaced, folded)
 
 
-
 # --- Fast paths for the matcher: same results as the functions above, less work -------------
 
 # `_LATIN_MARKED` needs a precomposed Latin letter or a combining mark, and every key of the
