@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from monitor.cli_digest import digest
 from monitor.cli_rules import rules
 from monitor.config import FeedsFile, format_duration, load_feeds
 from monitor.errors import MonitorError
+from monitor.logs import FORMATS, setup_logging
 from monitor.models import PollOutcome
 from monitor.opml import export_opml, import_opml
 from monitor.poll import poll_cycle, utcnow
@@ -61,18 +61,22 @@ class MonitorGroup(click.Group):
     help="SQLite database the service writes. Env: MONITOR_DB.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.option(
+    "--log-format",
+    envvar="MONITOR_LOG_FORMAT",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="human: readable lines; json: one JSON object per line. Env: MONITOR_LOG_FORMAT.",
+)
 @click.version_option(package_name="monitor")
 @click.pass_context
-def main(ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool) -> None:
+def main(
+    ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool, log_format: str
+) -> None:
     """monitor: news alerts for people who must not miss a development in a crisis."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
-    # httpx logs every request at INFO: far too chatty for a service polling many feeds.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Secrets named in channels.yaml are redacted from every log line of every command.
+    setup_logging(verbose=verbose, fmt=log_format, channels_file=rules_dir / "channels.yaml")
     ctx.obj = Paths(rules=rules_dir, db=db_path)
 
 
@@ -83,12 +87,39 @@ def main(ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool) -> N
 @click.option(
     "--tick", default=15.0, show_default=True, help="Seconds between checks for due feeds."
 )
+@click.option(
+    "--health-host",
+    envvar="MONITOR_HEALTH_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of /healthz and /metrics (0.0.0.0 to let other hosts scrape them). "
+    "Env: MONITOR_HEALTH_HOST.",
+)
+@click.option(
+    "--health-port",
+    envvar="MONITOR_HEALTH_PORT",
+    default=8321,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of /healthz and /metrics; 0 picks a free one (logged). Env: MONITOR_HEALTH_PORT.",
+)
 @pass_paths
-def run(paths: Paths, tick: float) -> None:
-    """Run the service in the foreground until SIGTERM or Ctrl-C."""
+def run(paths: Paths, tick: float, health_host: str, health_port: int) -> None:
+    """Run the service in the foreground until SIGTERM or Ctrl-C; SIGHUP reloads rules/.
+
+    Serves GET /healthz and GET /metrics (Prometheus). One service per database: a second one
+    refuses to start; other commands keep working beside it.
+    """
     from monitor.service import ServiceOptions, run_service
 
-    run_service(ServiceOptions(rules_dir=paths.rules, db_path=paths.db, tick=tick))
+    options = ServiceOptions(
+        rules_dir=paths.rules,
+        db_path=paths.db,
+        tick=tick,
+        health_host=health_host,
+        health_port=health_port,
+    )
+    run_service(options)
 
 
 @main.command()

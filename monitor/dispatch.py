@@ -208,12 +208,20 @@ def record(
 ) -> None:
     if result.ok:
         outbox.record_sent(digest.id, now)
-        log.info("digest %s delivered to %s", digest.id, digest.receiver_id)
+        log.info(
+            "digest %s delivered to %s",
+            digest.id,
+            digest.receiver_id,
+            extra={"digest": digest.id, "receiver": digest.receiver_id},
+        )
         return
     error = result.error or "unknown error"
     if result.gone:
         outbox.disable_receiver(digest.receiver_id, error, now)
-        log.error("receiver %s disabled: %s", digest.receiver_id, error)
+        log.error(
+            "receiver %s disabled: %s", digest.receiver_id, error,
+            extra={"receiver": digest.receiver_id},
+        )  # fmt: skip
     retry_at = None
     if result.retry and not result.gone:
         delay = retry_delay(digest.attempts + 1, FIRST_RETRY, result.retry_after)
@@ -223,4 +231,7 @@ def record(
             error = f"gave up after {give_up_after.total_seconds() / 3600:g} h: {error}"
     outbox.record_failure(digest.id, error, retry_at)
     state = f"retry at {retry_at:%H:%M:%S}" if retry_at else "dead"
-    log.warning("digest %s to %s failed (%s): %s", digest.id, digest.receiver_id, state, error)
+    log.warning(
+        "digest %s to %s failed (%s): %s", digest.id, digest.receiver_id, state, error,
+        extra={"digest": digest.id, "receiver": digest.receiver_id},
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import multiprocessing
 import os
 import random
 import time
@@ -126,8 +127,13 @@ class Parser:
         if self._pool is None or self._pool_rules is not ruleset:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
+            # forkserver, not fork: a forked worker would inherit the service's open files
+            # (its instance lock among them) and the threads' state (the health server).
             self._pool = ProcessPoolExecutor(
-                self.workers, initializer=_start_worker, initargs=(ruleset,)
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker,
+                initargs=(ruleset,),
             )
             self._pool_rules = ruleset
         return self._pool
@@ -196,7 +202,7 @@ async def guarded(
     try:
         return await poll_feed(feed, fetcher, store, parser, ruleset, clock)
     except Exception as exc:
-        log.exception("feed %s: unexpected error", feed.id)
+        log.exception("feed %s: unexpected error", feed.id, extra={"feed": feed.id})
         return PollOutcome(
             feed_id=feed.id,
             status=FetchStatus.ERROR,

@@ -75,6 +75,12 @@ class Gazetteer:
             by_text.setdefault(alias.text, []).append(index)
         self._by_text = {text: tuple(ix) for text, ix in by_text.items()}
 
+    def __getstate__(self) -> dict[str, object]:
+        # Sent to parse workers: the automaton is a cache (not picklable), rebuilt there.
+        state = dict(self.__dict__)
+        state.pop("_automaton", None)
+        return state
+
     def region(self, code: str) -> Region:
         """The region of `code` (any case); KeyError if there is none."""
         return self._regions[code.upper()]

@@ -230,10 +230,16 @@ _SEPARATOR_BYTES = bytes(
 _WORD_RUN = re.compile(f"{WORD_CLASS}+")
 
 
+def is_plain(text: str) -> bool:
+    """Whether `text` is ASCII, or ASCII with typographic punctuation: then `fold` is
+    `lower()`, and `word_bytes` needs no regex."""
+    return text.isascii() or _ASCII_OR_PLAIN.fullmatch(text) is not None
+
+
 def fold_quick(text: str) -> str:
-    """`fold(text)`, several times faster on mostly-ASCII text with curly quotes or dashes:
-    the passes that cannot change such text are skipped."""
-    if text.isascii() or _ASCII_OR_PLAIN.fullmatch(text):
+    """`fold(text)`, several times faster on mostly-ASCII text: the passes that cannot
+    change the text are skipped."""
+    if is_plain(text):
         return text.lower()
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     if _MAY_HAVE_MARKS.search(text):
@@ -246,13 +252,45 @@ def has_cjk(text: str) -> bool:
     return not text.isascii() and _CJK.search(text) is not None
 
 
-def word_bytes(text: str) -> bytes:
+def word_bytes(text: str, *, plain: bool = False) -> bytes:
     """The Latin/Cyrillic/Greek words of folded `text` (runs of `is_word_char` characters),
-    in UTF-8, separated by one or more spaces: what a whole-word search needs, made at C speed
-    for text whose only non-ASCII characters are separators (positions are not kept)."""
-    if text.isascii() or not _NON_ASCII_WORD_CHAR.search(text):
+    in UTF-8, separated by one or more spaces (positions are not kept): what a whole-word
+    search needs, made at C speed for `plain` text (see `is_plain`)."""
+    if plain or text.isascii() or not _NON_ASCII_WORD_CHAR.search(text):
+        # Every non-ASCII character here is a separator, so all its bytes (>= 0x80) are too.
         return text.encode().translate(_SEPARATOR_BYTES)
     return " ".join(_WORD_RUN.findall(text)).encode()
+
+
+def plain_word_bytes(text: str) -> bytes | None:
+    """`word_bytes(fold(text), plain=True)` when `text` is plain (see `is_plain`), made without
+    folding it; None when it is not."""
+    if not text.isascii():
+        for ch in "’“”—‘–":  # the usual ones go cheaply; the rest take the regex
+            text = text.replace(ch, " ")
+        if not (text.isascii() or _ASCII_OR_PLAIN.fullmatch(text)):
+            return None
+    return text.lower().encode().translate(_SEPARATOR_BYTES)
+
+
+def token_distance(text: str, first: tuple[int, int], second_start: int, limit: int) -> int:
+    """How many tokens `second_start` is after the last character of the span `first`, as
+    `token_starts` counts them, in folded `text`: 0 if they overlap, and any count above
+    `limit` may be given as `limit + 1` (counting stops there).
+
+    A term's span starts a token, so tokenizing from there finds the tokens a scan from the
+    start of the text finds after it; only a span after an apostrophe may sit inside a token
+    (`s` in `taiwan's's`, where the scans part ways), and takes the whole text.
+    """
+    start, end = first
+    if start and text[start - 1] in "'’":
+        return sum(end <= s <= second_start for s in token_starts(text))
+    count = 0
+    for match in _TOKEN.finditer(text, start):
+        if match.start() > second_start or count > limit:
+            break
+        count += match.start() >= end
+    return count
 
 
 def find_word(text: str, word: str, *, prefix: bool = False) -> list[tuple[int, int]]:

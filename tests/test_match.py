@@ -1,15 +1,43 @@
-"""The matching engine: a table of multilingual cases, scoring, scope, and explanations."""
+"""The matching engine: a table of multilingual cases, scoring, scope, explanations, and property
+tests of the fast paths against a direct evaluation (`tests/_matchref.py`)."""
 
 from __future__ import annotations
 
+import gc
+import itertools
+import string
+from bisect import bisect_right
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from monitor.match import Hit, Match, Matcher
 from monitor.models import Feed, Item
-from monitor.query import parse_query
+from monitor.query import (
+    FIELDS,
+    Term,
+    parse_query,
+)
 from monitor.rules import Rule, Score, _score_term
+from monitor.textnorm import (
+    fold,
+    fold_quick,
+    is_word_char,
+    plain_word_bytes,
+    token_distance,
+    token_starts,
+    word_bytes,
+)
+from tests._matchref import (
+    VOCAB,
+    reference,
+    reference_aliases,
+    reference_spans,
+    rule_sets,
+    texts_st,
+)
 
 NOW = datetime(2025, 11, 20, tzinfo=UTC)
 
@@ -83,8 +111,22 @@ def matches(query: str, title: str, summary: str = "") -> bool:
         ("북한", "남북한 회담", "", False),
         ('"북한 미사일"', "북한의 미사일 발사", "", True),
         ("한국", "韓國", "", False),  # scripts are never transliterated
-        # Mixed scripts: a script change is a word boundary.
+        # Mixed scripts: a script change is a word boundary. A key with Han inside goes to the
+        # second automaton, with the boundary rule of its first letter.
         ("taiwan", "美国对Taiwan的政策", "", True),
+        ("pla", "PLA海軍が演習", "", True),
+        ("pla海軍", "PLA海軍が演習", "", True),
+        ("pla海軍", "XPLA海軍", "", False),
+        ("pla海軍x", "pla海軍xy", "", False),
+        ("pla海軍x*", "pla海軍xy", "", True),
+        # Typographic punctuation and other scripts take the other paths to the words.
+        ("taiwan", "Taiwan’s “drills” — today", "", True),
+        ("drill*", "“Drilling” resumes", "", True),
+        ('"taiwan strait"', "«Taiwan — Strait»", "", True),
+        ("москва", "Москва, «Кремль»", "", True),
+        ("кремль", "Москва, «Кремль»", "", True),
+        ("naive", "A naïve plan", "", True),
+        ("taiwan", "Taiwan²", "", False),
         # NEAR counts tokens; a Han or kana character is one token.
         ("taiwan NEAR/4 blockade", "Taiwan faces a naval blockade", "", True),
         ("taiwan NEAR/3 blockade", "Taiwan faces a naval blockade", "", False),
@@ -176,6 +218,37 @@ def test_only_the_rules_with_hits_are_evaluated() -> None:
     assert matcher.match(item("common")) == []
 
 
+def test_a_rule_wakes_only_when_its_two_rarest_clauses_have_hits() -> None:
+    matcher = Matcher.compile(
+        [
+            rule("(blockade OR quarantine) AND (taiwan OR kinmen) AND NOT film", "two"),
+            rule('"taiwan strait"', "phrase"),  # each word of a phrase is a clause
+            rule("pla OR navy", "one"),
+        ]
+    )
+
+    def woken(title: str) -> list[int]:
+        return matcher.candidates(matcher.scan(title, ""))
+
+    assert woken("Kinmen quarantine") == [0]
+    assert woken("Taiwan film") == []  # `taiwan` alone wakes nothing
+    assert woken("Strait of Taiwan") == [1]  # both words, in any order: the regex decides
+    assert woken("Navy") == [2]
+    assert [m.rule_id for m in matcher.match(item("Strait of Taiwan"))] == []
+
+
+def test_gc_is_paused_only_while_compiling() -> None:
+    assert gc.isenabled()
+    Matcher.compile([rule("taiwan")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Matcher.compile([rule("taiwan")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_explain_lists_every_hit_in_order() -> None:
     r = rule('("Taiwan Strait" OR 台湾海峡) AND (drill* OR PLA) AND NOT film', "tsm")
     (found,) = Matcher.compile([r]).match(item("PLA drills", "Ships in the Taiwan Strait"))
@@ -205,6 +278,20 @@ def test_aliases_share_the_scan() -> None:
     assert ("nigeria", 0, 0, 7) in scan.alias_hits
 
 
+def test_aliases_of_several_words_or_odd_starts() -> None:
+    aliases = ["South Sudan", "Sudan", "Côte d'Ivoire", "(DPRK)", "U.S."]
+    matcher = Matcher.compile([], aliases=aliases)
+    scan = matcher.scan("South Sudan and Sudan", "Côte d’Ivoire, cote d'ivoire (DPRK) U.S.A. u.s.")
+    assert scan.alias_hits == [
+        ("south sudan", 0, 0, 11),
+        ("sudan", 0, 6, 11),  # every whole match: longest-match is the tagger's business
+        ("sudan", 0, 16, 21),
+        ("cote d'ivoire", 1, 15, 28),  # the apostrophe must be the same
+        ("(dprk)", 1, 29, 35),
+        ("u.s.", 1, 43, 47),  # not in `U.S.A.`: a letter follows
+    ]
+
+
 def test_an_empty_matcher_matches_nothing() -> None:
     assert Matcher.compile([]).match(item("anything")) == []
 
@@ -213,3 +300,77 @@ def test_same_term_in_many_rules_is_one_key() -> None:
     rules = [rule("taiwan", "a"), rule("Taiwan", "b"), rule("TAIWAN*", "c")]
     found = Matcher.compile(rules).match(item("Taiwanese"))
     assert [m.rule_id for m in found] == ["c"]
+
+
+# --- The fast paths against a direct evaluation (tests/_matchref.py) ----------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rule_sets(),
+    texts_st,
+    texts_st,
+    st.booleans(),
+    st.lists(st.sampled_from([*VOCAB, "south korea", "u.s.", "(dprk)", "  "]), max_size=4),
+)
+def test_matcher_agrees_with_a_direct_evaluation(
+    rule_list: list[Rule], title_parts: list[tuple[str, str]],
+    summary_parts: list[tuple[str, str]], tagged: bool, aliases: list[str],
+) -> None:  # fmt: skip
+    title = "".join(w + s for w, s in title_parts)
+    summary = "".join(w + s for w, s in summary_parts)
+    it = item(title, summary, regions=("TW",) if tagged else ())
+    matcher = Matcher.compile(rule_list, aliases)
+    found = {m.rule_id: m for m in matcher.match(it)}
+    for r in rule_list:
+        expected = reference(r, it)
+        got = found.get(r.id)
+        assert (got is not None) == (expected is not None), (r.query, r.score, title, summary)
+        if got is not None and expected is not None:
+            assert got.score == expected[0]
+            assert sorted((FIELDS.index(h.field), h.start, h.end) for h in got.hits) == expected[1]
+    scan = matcher.scan(title, summary)
+    assert scan.alias_hits == reference_aliases(aliases, it)
+
+
+def _tokens(text: str) -> list[str]:
+    """Runs of `is_word_char` characters, found one character at a time."""
+    return ["".join(g) for k, g in itertools.groupby(text, key=is_word_char) if k]
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts_st)
+def test_fast_folding_and_word_lists_agree_with_fold(parts: list[tuple[str, str]]) -> None:
+    text = "".join(w + s for w, s in parts)
+    folded = fold(text)
+    assert fold_quick(text) == folded
+    expected = [w.encode() for w in _tokens(folded)]
+    assert word_bytes(folded).split() == expected
+    plain = plain_word_bytes(text)
+    assert plain is None or plain.split() == expected
+    assert plain is not None or not (text.isascii() or set(text) <= set(string.printable + "’“”—"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts_st, st.data())
+def test_token_distance_agrees_with_token_starts(
+    parts: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    text = fold("".join(w + s for w, s in parts))
+    # Spans as terms produce them: every whole-word hit of every folded vocabulary word.
+    spans = sorted({span for w in VOCAB for span in reference_spans((text, ""), Term(w), (0,))})
+    assume(len(spans) >= 2)
+    (_, s1, e1), (_, s2, _) = sorted(
+        data.draw(st.lists(st.sampled_from(spans), min_size=2, max_size=2))
+    )
+    starts = token_starts(text)
+    expected = max(0, bisect_right(starts, s2) - bisect_right(starts, e1 - 1))
+    limit = data.draw(st.integers(0, 5))
+    assert min(token_distance(text, (s1, e1), s2, limit), limit + 1) == min(expected, limit + 1)
+
+
+def test_token_distance_after_an_apostrophe_counts_from_the_start() -> None:
+    # `s` (13-14) sits inside the token `taiwantaiwan's`; read from there, `s's` is one token.
+    assert token_starts("taiwantaiwan's's ") == [0, 15]
+    assert token_distance("taiwantaiwan's's ", (13, 14), 15, 5) == 1
+    assert token_distance("taiwan's drills", (0, 6), 9, 5) == 1

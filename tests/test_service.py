@@ -39,6 +39,8 @@ class Service:
                 "run",
                 "--tick",
                 "0.2",
+                "--health-port",
+                "0",  # a free port: test runs and other services may use the default
             ],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

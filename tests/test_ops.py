@@ -1,0 +1,330 @@
+"""Operations: `monitor run` as a real subprocess with its /healthz and /metrics, JSON logs
+without secrets, SIGHUP reloads, SIGTERM in time, one service per database.
+
+Every service here listens on a free port (`--health-port 0`) and says which in its log; every
+wait ends on a log line or a process exit, never on a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.lock import InstanceLock
+from monitor.logs import REDACTED, Redactor, secret_names, secrets_named_in
+from monitor.metrics import new_matches
+from tests._feedserver import FeedServer, redirect, serve
+from tests._receivers import SmtpCatcher
+from tests.test_poll import TWO
+
+WAIT = 30.0  # generous upper bound for a loaded CI machine; every wait ends on an event
+RULE = (
+    "rules:\n  - id: strait\n    title: Strait\n    severity: high\n"
+    "    query: '\"Taiwan Strait\"'\n"
+)
+
+
+class Service:
+    """A running `monitor run` whose stderr lines arrive on a queue (as in test_service)."""
+
+    def __init__(
+        self,
+        rules: Path,
+        db: Path,
+        *options: str,
+        tick: float = 0.2,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        argv = [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db)]
+        self.proc = subprocess.Popen(
+            [*argv, *options, "run", "--health-port", "0", "--tick", str(tick)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = self.wait_for("health and metrics on ").split(" on ", 1)[1].split()[0]
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str) -> str:
+        """Block until a log line containing `text` arrives."""
+        deadline = time.monotonic() + WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no log line with {text!r}; saw:\n" + "\n".join(self.seen))
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=10)
+        self._reader.join(timeout=WAIT)  # the pipe reaches EOF once the process is gone
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=WAIT) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics, keyed `name{label="value",...}` (labels sorted)."""
+        status, text = self.get("/metrics")
+        assert status == 200
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return samples
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[FeedServer, Path, Path]]:
+    rules = tmp_path / "rules"
+    (rules / "alerts").mkdir(parents=True)
+    (rules / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    with FeedServer() as server:
+        yield server, rules, tmp_path / "state" / "monitor.db"
+
+
+def write_feeds(rules: Path, *urls: str) -> None:
+    lines = ["feeds:"] + [f"  - url: {u}\n    interval: 1m" for u in urls]
+    (rules / "feeds.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_channels(rules: Path, smtp: SmtpCatcher) -> None:
+    (rules / "channels.yaml").write_text(
+        "receivers:\n  - id: desk\n    email: {to: [desk@example.org], from: m@example.org,"
+        f" smtp: {{host: 127.0.0.1, port: {smtp.port}}}}}\n"
+        "routes:\n  - {id: desk-now, receiver: desk, schedule: immediate}\n",
+        encoding="utf-8",
+    )
+
+
+# --- the running service ----------------------------------------------------------------------
+
+
+def test_healthz_is_ok_then_503_with_a_reason_when_the_database_breaks(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    _server, rules, db = setup
+    service = Service(rules, db)
+    try:
+        service.wait_for("monitor running")
+        status, body = service.get("/healthz")
+        assert status == 200, body
+        assert json.loads(body)["status"] == "ok"
+
+        garbage = db.with_name("garbage")
+        garbage.write_bytes(b"this is not an SQLite database\n" * 200)
+        garbage.replace(db)
+        status, body = service.get("/healthz")
+        assert status == 503
+        health = json.loads(body)
+        assert health["status"] == "unhealthy"
+        assert health["reason"] == f"database {db} is not an SQLite database any more"
+        assert service.get("/nowhere")[0] == 404
+    finally:
+        started = time.monotonic()
+        code = service.stop()
+    assert code == 0
+    assert time.monotonic() - started < 10
+    assert "monitor stopped" in service.seen[-1], "\n".join(service.seen)
+
+
+def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path]) -> None:
+    server, rules, db = setup
+    (rules / "alerts" / "asia.yaml").write_text(RULE, encoding="utf-8")
+    with SmtpCatcher() as smtp:
+        write_channels(rules, smtp)
+        service = Service(rules, db)
+        try:
+            service.wait_for("monitor running")
+            before = service.metrics()
+            assert before['monitor_polls_total{outcome="ok"}'] == 0
+            assert before["monitor_last_successful_poll_timestamp_seconds"] == 0
+            assert before["monitor_rules"] == 1
+
+            write_feeds(rules, server.add("/one.xml", serve(TWO)), server.url("/missing.xml"))
+            service.wait_for("poll cycle: 2 feeds (1 ok")
+            service.wait_for("delivered to desk")
+            after = service.metrics()
+        finally:
+            assert service.stop() == 0
+    assert after['monitor_polls_total{outcome="ok"}'] == 1
+    assert after['monitor_polls_total{outcome="error"}'] == 1
+    assert after["monitor_fetch_seconds_count"] == 2
+    assert after['monitor_items_stored_total{change="new"}'] == 2
+    assert after['monitor_matches_total{rule="strait",severity="high"}'] == 1
+    assert after['monitor_digests_total{receiver="desk",result="sent"}'] == 1
+    assert after['monitor_outbox_digests{status="pending"}'] == 0
+    assert after['monitor_reloads_total{config="feeds"}'] == 1
+    assert after["monitor_last_successful_poll_timestamp_seconds"] > time.time() - 600
+
+
+def test_sighup_reloads_at_once_and_a_broken_rule_keeps_the_old_set(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    _server, rules, db = setup
+    asia = rules / "alerts" / "asia.yaml"
+    asia.write_text(RULE, encoding="utf-8")
+    # A tick of an hour: only SIGHUP can make the service notice an edit within the test.
+    service = Service(rules, db, tick=3600)
+    try:
+        service.wait_for("monitor running")
+        asia.write_text(
+            RULE + "  - id: broken\n    title: Broken\n    query: '(taiwan OR'\n", "utf-8"
+        )
+        service.proc.send_signal(signal.SIGHUP)
+        error = service.wait_for("keeping the last good rules")
+        assert "asia.yaml:" in error
+        metrics = service.metrics()
+        assert metrics['monitor_reload_errors_total{config="rules"}'] == 1
+        assert metrics["monitor_rules"] == 1  # the old set is still in force
+
+        asia.write_text(
+            RULE + "  - id: missile\n    title: Missile\n    query: ミサイル\n", "utf-8"
+        )
+        service.proc.send_signal(signal.SIGHUP)
+        service.wait_for("reloaded rules")
+        assert service.metrics()["monitor_rules"] == 2
+    finally:
+        assert service.stop() == 0
+
+
+def test_a_second_instance_refuses_to_start_while_cli_commands_work(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    _server, rules, db = setup
+    service = Service(rules, db)
+    try:
+        service.wait_for("monitor running")
+        base = [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db)]
+        second = subprocess.run(
+            [*base, "run", "--health-port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+        status = subprocess.run(
+            [*base, "status", "--json"], capture_output=True, text=True, timeout=WAIT, check=False
+        )
+    finally:
+        assert service.stop() == 0
+    assert second.returncode == 1
+    expected = f"another monitor run (pid {service.proc.pid}) is using {db}; stop it first"
+    assert expected in second.stderr
+    assert "monitor running" not in second.stderr
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["items"] == 0
+
+
+def test_json_logs_never_show_a_secret_even_when_an_error_quotes_it(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    server, rules, db = setup
+    secret = "whsec_c2VjcmV0LXRva2Vu"
+    (rules / "channels.yaml").write_text(
+        "receivers:\n  - id: ops\n    webhook: {url: 'https://hooks.example.org/x',"
+        " secret_env: OPS_HOOK_SECRET}\n",
+        encoding="utf-8",
+    )
+    # A publisher that sends us through a URL carrying the token and back: the fetch error
+    # ("redirect loop: <url> sends back to ...") quotes the secret.
+    server.add("/loop.xml", redirect(f"/via.xml?token={secret}"))
+    server.add("/via.xml", redirect("/loop.xml"))
+    write_feeds(rules, server.url("/loop.xml"), server.url("/missing.xml"))
+    service = Service(rules, db, "--log-format", "json", env={"OPS_HOOK_SECRET": secret})
+    try:
+        looped = service.wait_for("redirect loop")
+        service.wait_for("poll cycle: 2 feeds")
+    finally:
+        assert service.stop() == 0
+    assert secret not in "\n".join(service.seen)
+    assert f"token={REDACTED}" in looped
+    records = [json.loads(line) for line in service.seen]  # every line is one JSON object
+    assert all({"ts", "level", "logger", "msg"} <= r.keys() for r in records)
+    record = json.loads(looped)
+    assert record["level"] == "WARNING" and record["msg"].startswith(f"feed {record['feed']}: ")
+    [missing] = [r for r in records if "HTTP 404" in r["msg"]]
+    assert missing["level"] == "WARNING" and missing["feed"]
+
+
+# --- the parts, as pure logic -------------------------------------------------------------------
+
+
+def test_secret_names_are_read_from_block_and_flow_yaml() -> None:
+    text = (
+        "receivers:\n  - id: a\n    email: {smtp: {username_env: SMTP_USER, password_env: 'PW'}}\n"
+        '  - id: b\n    webhook:\n      url: https://x\n      secret_env: "HOOK_SECRET"\n'
+    )
+    assert secret_names(text) == {"SMTP_USER", "PW", "HOOK_SECRET"}
+
+
+def test_secrets_named_in_skips_unset_and_empty_variables(tmp_path: Path) -> None:
+    channels = tmp_path / "channels.yaml"
+    channels.write_text("a: {password_env: SET, secret_env: EMPTY, username_env: UNSET}\n", "utf-8")
+    assert secrets_named_in(channels, {"SET": "s3cret", "EMPTY": ""}) == ["s3cret"]
+    assert secrets_named_in(tmp_path / "absent.yaml", {"SET": "s3cret"}) == []
+
+
+def test_the_redactor_cleans_message_arguments_and_traceback() -> None:
+    redactor = Redactor(["abc", "abcdef"])
+    try:
+        raise ValueError("login abcdef refused")
+    except ValueError:
+        record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "user %s: %s", ("x", "abc!"), sys.exc_info()
+        )
+    assert redactor.filter(record)
+    text = logging.Formatter().format(record)
+    assert "abc" not in text
+    assert f"user x: {REDACTED}!" in text
+    assert f"ValueError: login {REDACTED} refused" in text  # the longer secret replaced whole
+
+
+def test_the_lock_refuses_a_second_holder_and_frees_on_release(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "monitor.db"
+    with InstanceLock(db) as first:
+        assert first.path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(Exception, match=rf"pid {os.getpid()}\) is using .*stop it first"):
+            InstanceLock(db).acquire()
+    with InstanceLock(db):  # released: a new service may start
+        pass
+
+
+def test_new_matches_count_growth_only() -> None:
+    assert new_matches({"a": 2, "b": 5}, {"a": 3, "b": 1, "c": 4}) == {"a": 1, "c": 4}
