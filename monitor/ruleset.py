@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.match import Match, Matcher
+from monitor.match import Match, Matcher, Scan
 from monitor.models import Feed, Item
 from monitor.regions import Gazetteer, load_gazetteer
 from monitor.rules import Rule, load_rules
@@ -26,7 +26,10 @@ class RuleSet:
 
     @classmethod
     def compile(cls, rules: tuple[Rule, ...], gazetteer: Gazetteer) -> RuleSet:
-        return cls(rules, gazetteer, Matcher.compile(rules))
+        # One automaton for every rule term AND every gazetteer alias: an item is scanned
+        # once per field, and that one scan serves both region tagging and rule matching.
+        aliases = sorted({alias.text for alias in gazetteer.aliases})
+        return cls(rules, gazetteer, Matcher.compile(rules, aliases=aliases))
 
     def __reduce__(self) -> tuple[object, tuple[tuple[Rule, ...], Gazetteer]]:
         # Sent to parse workers as rules + gazetteer; the matcher is compiled again there
@@ -34,12 +37,30 @@ class RuleSet:
         return (type(self).compile, (self.rules, self.gazetteer))
 
     def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
-        """Tag the item's regions, then match every rule against it."""
-        tagged = dataclasses.replace(item, regions=self.gazetteer.tag(item.title, item.summary))
-        return tagged, self.matcher.match(tagged, feed)
+        """Tag the item's regions, then match every rule against it, from one scan."""
+        scan = self.matcher.scan(item.title, item.summary)
+        tagged = dataclasses.replace(item, regions=self._regions(scan, item.title, item.summary))
+        return tagged, self.matcher.match(tagged, feed, scan)
 
     def tag(self, title: str, summary: str) -> tuple[str, ...]:
-        return self.gazetteer.tag(title, summary)
+        return self._regions(self.matcher.scan(title, summary), title, summary)
+
+    def _regions(self, scan: Scan, title: str, summary: str) -> tuple[str, ...]:
+        """The scan's alias hits, resolved by the gazetteer as its own `tag` would.
+
+        The gazetteer resolves one text, `title + "\n" + summary`: summary offsets shift by
+        the folded title's length plus one. Its extra boundary rule (a katakana name is not
+        part of a longer katakana word) is applied here, as `Gazetteer.accepts` asks.
+        """
+        shift = len(scan.texts[0]) + 1
+        hits = []
+        for alias, field, start, end in scan.alias_hits:
+            if not self.gazetteer.accepts(scan.texts[field], start, end):
+                continue
+            offset = shift if field else 0
+            for index in self.gazetteer.indices(alias):
+                hits.append((index, start + offset, end + offset))
+        return self.gazetteer.resolve(hits, raw=f"{title}\n{summary}")
 
 
 def rule_paths(rules_dir: Path) -> tuple[Path, Path]:
