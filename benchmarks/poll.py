@@ -33,6 +33,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,30 +93,97 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 class Timing:
     wall: float  # seconds
     cpu: float  # CPU seconds of this process
-    cpu_workers: float = 0.0  # CPU seconds of child processes that ended meanwhile
+    cpu_workers: float = 0.0  # CPU seconds of the parse worker processes meanwhile
 
 
-def _cpu() -> tuple[float, float]:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime
+
+
+def _proc_stat(pid: str) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, from /proc; None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the name may contain spaces
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _peak_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
+
+
+class WorkerWatch:
+    """Samples the parse workers' CPU and peak memory while a poll runs.
+
+    Workers are started by multiprocessing's forkserver, so they are not children of this
+    process and `RUSAGE_CHILDREN` never sees them: they are found as the children of the
+    forkserver process (its command line says so) and read from /proc every 20 ms.
+    """
+
+    peak_kib = 0  # the largest worker seen by any watch in this process
+
+    def __init__(self) -> None:
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _servers(self) -> set[int]:
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing.forkserver" in cmdline:
+                found.add(int(pid))
+        return found
+
+    def _sample(self) -> None:
+        servers = self._servers()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            stat = _proc_stat(pid)
+            if stat is not None and stat[0] in servers:
+                self.cpu[int(pid)] = stat[1]
+                WorkerWatch.peak_kib = max(WorkerWatch.peak_kib, _peak_kib(int(pid)))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self._sample()
+
+    def __enter__(self) -> WorkerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def timed(fn: Callable[[], T]) -> tuple[Timing, T]:
-    """Run `fn`, timing it. Worker CPU counts only for workers that exited within `fn`."""
-    cpu0, kids0 = _cpu()
+    """Run `fn`, timing it, with the CPU of the parse workers it started."""
+    cpu0 = _own_cpu()
     t0 = time.perf_counter()
-    value = fn()
+    with WorkerWatch() as watch:
+        value = fn()
     wall = time.perf_counter() - t0
-    cpu1, kids1 = _cpu()
-    return Timing(wall, cpu1 - cpu0, kids1 - kids0), value
+    return Timing(wall, _own_cpu() - cpu0, sum(watch.cpu.values())), value
 
 
 def peak_mib() -> tuple[float, float]:
-    """ru_maxrss (KiB on Linux) of this process and of its largest finished child."""
+    """Peak RSS of this process, and of the largest parse worker seen."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+    return own, WorkerWatch.peak_kib / 1024
 
 
 # --- the measured polls ----------------------------------------------------------------------
