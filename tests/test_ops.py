@@ -10,15 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,74 +25,17 @@ from monitor.logs import REDACTED, Redactor, secret_names, secrets_named_in
 from monitor.metrics import new_matches
 from tests._feedserver import FeedServer, redirect, serve
 from tests._receivers import SmtpCatcher
+from tests._service import WAIT, RunningService
 from tests.test_poll import TWO
 
-WAIT = 30.0  # generous upper bound for a loaded CI machine; every wait ends on an event
 RULE = (
     "rules:\n  - id: strait\n    title: Strait\n    severity: high\n"
     "    query: '\"Taiwan Strait\"'\n"
 )
 
 
-class Service:
-    """A running `monitor run` whose stderr lines arrive on a queue (as in test_service)."""
-
-    def __init__(
-        self,
-        rules: Path,
-        db: Path,
-        *options: str,
-        tick: float = 0.2,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        argv = [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db)]
-        self.proc = subprocess.Popen(
-            [*argv, *options, "run", "--health-port", "0", "--tick", str(tick)],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.url = self.wait_for("health and metrics on ").split(" on ", 1)[1].split()[0]
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str) -> str:
-        """Block until a log line containing `text` arrives."""
-        deadline = time.monotonic() + WAIT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no log line with {text!r}; saw:\n" + "\n".join(self.seen))
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=10)
-        self._reader.join(timeout=WAIT)  # the pipe reaches EOF once the process is gone
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=WAIT) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+class Service(RunningService):
+    """The running service, plus its metrics parsed by prometheus-client's own parser."""
 
     def metrics(self) -> dict[str, float]:
         """Every sample of /metrics, keyed `name{label="value",...}` (labels sorted)."""

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-import queue
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -18,64 +15,12 @@ import pytest
 
 from monitor.store import Store
 from tests._feedserver import FeedServer, serve
+from tests._service import WAIT, RunningService
 from tests.test_poll import TWO, rss
 
-WAIT = 30.0  # generous upper bound for a loaded CI machine; every wait ends on an event
 
-
-class Service:
-    """A running `monitor run` whose stderr lines arrive on a queue."""
-
-    def __init__(self, rules: Path, db: Path) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--rules",
-                str(rules),
-                "--db",
-                str(db),
-                "run",
-                "--tick",
-                "0.2",
-                "--health-port",
-                "0",  # a free port: test runs and other services may use the default
-            ],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str) -> str:
-        """Block until a log line containing `text` arrives."""
-        deadline = time.monotonic() + WAIT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no log line with {text!r}; saw:\n" + "\n".join(self.seen))
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=10)
-        self._reader.join(timeout=WAIT)  # the pipe reaches EOF once the process is gone
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-        return code
+def Service(rules: Path, db: Path) -> RunningService:
+    return RunningService(rules, db)
 
 
 @pytest.fixture
