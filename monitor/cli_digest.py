@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import email
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 
 import click
@@ -19,6 +16,7 @@ from monitor.config import load_feeds
 from monitor.dispatch import collect, freeze_route, render, send_due
 from monitor.errors import MonitorError
 from monitor.models import Feed, Rendered, Route
+from monitor.render.email import email_part
 from monitor.rules import Rule
 from monitor.ruleset import load_ruleset
 from monitor.store.outbox import Outbox
@@ -55,19 +53,11 @@ def text_part(rendered: Rendered) -> str:
     """What a reader sees: the plain-text part of an email, or the webhook body."""
     if rendered.kind != "email":
         return rendered.body.decode("utf-8")
-    message = email.message_from_bytes(rendered.body, policy=default_policy)
-    assert isinstance(message, EmailMessage)
-    part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if part is not None else ""
+    return email_part(rendered.body, "plain") or ""
 
 
 def html_part(rendered: Rendered) -> str | None:
-    if rendered.kind != "email":
-        return None
-    message = email.message_from_bytes(rendered.body, policy=default_policy)
-    assert isinstance(message, EmailMessage)
-    part = message.get_body(preferencelist=("html",))
-    return part.get_content() if part is not None else None
+    return email_part(rendered.body, "html") if rendered.kind == "email" else None
 
 
 @digest.command("preview")

@@ -9,8 +9,6 @@ database (`<dir>/demo.db`), so every other command can be tried on the result.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import email.utils
 import hashlib
 import logging
@@ -21,7 +19,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -35,6 +32,7 @@ from monitor.demo_receivers import DemoSmtp, DemoWebhook, Hook, new_secret
 from monitor.dispatch import freeze_route, send_due
 from monitor.models import CycleSummary, Feed, Settings
 from monitor.poll import poll_cycle
+from monitor.render.email import email_part
 from monitor.report import cycle
 from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
@@ -245,15 +243,10 @@ def save_received(folder: Path, mails: Sequence[bytes], hooks: Sequence[Hook]) -
     for n, raw in enumerate(mails, start=1):
         saved.append(folder / f"digest-{n}.eml")
         saved[-1].write_bytes(raw)
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        html = (
-            message.get_body(preferencelist=("html",))
-            if isinstance(message, EmailMessage)
-            else None
-        )
+        html = email_part(raw, "html")
         if html is not None:
             saved.append(folder / f"digest-{n}.html")
-            saved[-1].write_text(html.get_content(), encoding="utf-8")
+            saved[-1].write_text(html, encoding="utf-8")
     for n, hook in enumerate(hooks, start=1):
         saved.append(folder / f"webhook-{n}.json")
         saved[-1].write_bytes(hook.body)

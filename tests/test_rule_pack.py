@@ -33,28 +33,12 @@ from monitor.parse import parse
 from monitor.regions import Gazetteer, load_gazetteer
 from monitor.rules import Rule, load_rules, run_rule_tests
 from monitor.textnorm import Script, script_of
+from tests.test_demo_data import TOPICS  # the demo's topic ids: each is a rule id
 
 ALERTS = Path(__file__).resolve().parents[1] / "rules" / "alerts"
 DEMO: Traversable = resources.files("monitor") / "data" / "demo"
 NOW = datetime(2025, 12, 15, tzinfo=UTC)  # the morning after the demo week
 
-# The demo's topic ids (expected.yaml): each must be a rule of the same id.
-TOPICS = frozenset(
-    {
-        "taiwan-strait-military",
-        "taiwan-status-diplomacy",
-        "china-japan-row",
-        "korea-missiles",
-        "un-diplomacy",
-        "china-europe-outreach",
-        "chip-export-controls",
-        "japan-defence",
-        "south-china-sea",
-        "global-south-alignment",
-        "south-asia-security",
-        "asia-disasters",
-    }
-)
 # Only what an analyst must see at once: a missile launch, live-fire drills or a blockade.
 CRITICAL = frozenset({"taiwan-strait-military", "korea-missiles"})
 

@@ -14,6 +14,7 @@ nothing loads from elsewhere when the mail is opened.
 
 from __future__ import annotations
 
+import email
 import email.policy
 import email.utils
 import hashlib
@@ -63,6 +64,14 @@ def render_email(digest: Digest, now: datetime) -> Rendered:
         subject=title,
         content_type="message/rfc822",
     )
+
+
+def email_part(raw: bytes, subtype: str) -> str | None:
+    """The decoded `text/<subtype>` part ("plain" or "html") of a rendered message."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None else None
 
 
 def boundary(digest_id: str) -> str:
