@@ -43,12 +43,12 @@ from itertools import accumulate
 
 import ahocorasick_rs
 
-from monitor.match import Matcher
+from monitor.match.engine import Matcher
+from monitor.match.query import Term, parse_query
+from monitor.match.regions import load_gazetteer
+from monitor.match.rules import Rule, Score
+from monitor.match.textnorm import fold, has_cjk
 from monitor.models import Item
-from monitor.query import Term, parse_query
-from monitor.regions import load_gazetteer
-from monitor.rules import Rule, Score
-from monitor.textnorm import fold, has_cjk
 
 NOW = datetime(2025, 11, 20, tzinfo=UTC)
 

@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from benchmarks._farm import Farm, feed_path, raw_fetch_all
-from monitor.fetch import Fetcher
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.normalize import normalize
+from monitor.ingest.parse import parse
+from monitor.ingest.poll import Parser, poll_cycle
+from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Item, Settings
-from monitor.normalize import normalize
-from monitor.parse import parse
-from monitor.poll import Parser, poll_cycle
-from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 
 TARGET_COLD = 10.0  # seconds

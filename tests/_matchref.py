@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
-from monitor.models import Item
-from monitor.query import (
+from monitor.match.query import (
     FIELDS,
     And,
     Field,
@@ -29,8 +28,8 @@ from monitor.query import (
     parse_query,
     to_string,
 )
-from monitor.rules import Rule, Score
-from monitor.textnorm import (
+from monitor.match.rules import Rule, Score
+from monitor.match.textnorm import (
     Script,
     boundary_ok,
     find_phrase,
@@ -39,6 +38,7 @@ from monitor.textnorm import (
     term_script,
     token_starts,
 )
+from monitor.models import Item
 
 BOTH = (0, 1)
 NOW = datetime(2025, 11, 20, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.channels import Channels, load_channels, resolve_secret
-from monitor.cron import schedule_trigger
+from monitor.digest.channels import Channels, load_channels, resolve_secret
+from monitor.digest.cron import schedule_trigger
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import (
     EmailReceiver,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.store import Store
 from tests._feedserver import FeedServer, serve, status
 from tests.test_poll import TWO
@@ -166,7 +166,7 @@ def test_demo_runs_the_pipeline_offline(tmp_path: Path) -> None:
 def test_durations_are_shown_for_people(seconds: float, shown: str) -> None:
     from datetime import timedelta
 
-    from monitor.report import span
+    from monitor.cli.report import span
 
     assert span(timedelta(seconds=seconds)) == shown
     assert span(-timedelta(seconds=seconds)) == shown

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.config import (
+from monitor.errors import ConfigError
+from monitor.ingest.feeds import (
     FeedsFile,
     derive_feed_id,
     format_duration,
     load_feeds,
     parse_duration,
 )
-from monitor.errors import ConfigError
 from monitor.models import Feed, Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -31,8 +31,8 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from monitor.channels import load_channels
-from monitor.cli import main
+from monitor.cli.main import main
+from monitor.digest.channels import load_channels
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.digest import SUBJECT_MAX, Group, arrange, collapse, subject
+from monitor.digest.arrange import SUBJECT_MAX, Group, arrange, collapse, subject
 from monitor.models import (
     Digest,
     DigestEntry,

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.channels import Channels, load_channels
-from monitor.dispatch import freeze_route, send_due
-from monitor.match import Hit, Match
+from monitor.digest.channels import Channels, load_channels
+from monitor.digest.dispatch import freeze_route, send_due
+from monitor.match.engine import Hit, Match
+from monitor.match.rules import Rule
+from monitor.match.ruleset import load_ruleset
 from monitor.models import FeedState, Item
-from monitor.rules import Rule
-from monitor.ruleset import load_ruleset
 from monitor.store import Store
 from monitor.store.outbox import Outbox
 from tests._receivers import SmtpCatcher, WebhookCatcher, answer, stall

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.fetch import Fetcher, parse_retry_after, retry_delay
+from monitor.ingest.fetch import Fetcher, parse_retry_after, retry_delay
 from monitor.models import FeedState, FetchResult, FetchStatus, Settings
 from tests._feedserver import (
     FeedServer,

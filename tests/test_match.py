@@ -13,15 +13,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.match import Hit, Match, Matcher
-from monitor.models import Feed, Item
-from monitor.query import (
+from monitor.match.engine import Hit, Match, Matcher
+from monitor.match.query import (
     FIELDS,
     Term,
     parse_query,
 )
-from monitor.rules import Rule, Score, _score_term
-from monitor.textnorm import (
+from monitor.match.rules import Rule, Score, _score_term
+from monitor.match.textnorm import (
     fold,
     fold_quick,
     is_word_char,
@@ -30,6 +29,7 @@ from monitor.textnorm import (
     token_starts,
     word_bytes,
 )
+from monitor.models import Feed, Item
 from tests._matchref import (
     VOCAB,
     reference,

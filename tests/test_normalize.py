@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.ingest.normalize import canonical_link, normalize, normalize_lang, plain_text
+from monitor.ingest.parse import parse
 from monitor.models import Entry, Feed, Item, ParsedFeed
-from monitor.normalize import canonical_link, normalize, normalize_lang, plain_text
-from monitor.parse import parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2025, 12, 4, 12, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import FeedsFile, load_feeds
 from monitor.errors import ConfigError
+from monitor.ingest.feeds import FeedsFile, load_feeds
+from monitor.ingest.opml import ImportedFeed, export_opml, import_opml
 from monitor.models import Feed
-from monitor.opml import ImportedFeed, export_opml, import_opml
 
 READER_EXPORT = b"""\
 <?xml version="1.0" encoding="UTF-8"?>

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.lock import InstanceLock
-from monitor.logs import REDACTED, Redactor, secret_names, secrets_named_in
-from monitor.metrics import new_matches
+from monitor.service.lock import InstanceLock
+from monitor.service.logs import REDACTED, Redactor, secret_names, secrets_named_in
+from monitor.service.metrics import new_matches
 from tests._feedserver import FeedServer, redirect, serve
 from tests._receivers import SmtpCatcher
 from tests._service import WAIT, RunningService

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
+from monitor.ingest.normalize import normalize, plain_text
+from monitor.ingest.parse import decode, parse
 from monitor.models import Feed, ParsedFeed
-from monitor.normalize import normalize, plain_text
-from monitor.parse import decode, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 URL = "https://feeds.example.org/asia/feed.xml"
@@ -415,6 +415,6 @@ def test_runs_in_a_worker_process() -> None:
     ],
 )
 def test_only_relative_references_send_html_to_the_resolver(markup: str, relative: bool) -> None:
-    from monitor.parse import _RELATIVE_REF
+    from monitor.ingest.parse import _RELATIVE_REF
 
     assert bool(_RELATIVE_REF.search(markup)) is relative

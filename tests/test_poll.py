@@ -9,10 +9,10 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from monitor.match import Match
+from monitor.ingest.poll import Parser, is_due, poll_cycle
+from monitor.match.engine import Match
+from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed, FetchStatus, Item, Settings
-from monitor.poll import Parser, is_due, poll_cycle
-from monitor.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 from tests._feedserver import FeedServer, redirect, serve, status, with_etag
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.query import (
+from monitor.match.query import (
     And,
     FeedScope,
     Field,

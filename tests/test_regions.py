@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import regionfile, regions
 from monitor.errors import ConfigError
-from monitor.regions import Gazetteer, load_gazetteer
-from monitor.textnorm import Script, boundary_ok, fold, term_script
+from monitor.match import regionfile, regions
+from monitor.match.regions import Gazetteer, load_gazetteer
+from monitor.match.textnorm import Script, boundary_ok, fold, term_script
 
 ROOT = Path(__file__).resolve().parent.parent
 GAZETTEER_DATA = ROOT / "monitor" / "data" / "gazetteer"

@@ -15,8 +15,8 @@ from typing import Any
 
 import jsonschema
 
+from monitor.digest.render import render_email, render_webhook
 from monitor.models import Receiver, WebhookReceiver
-from monitor.render import render_email, render_webhook
 from tests.test_digest import KOREA, QUAKE, TAIWAN, make_digest, make_entry, sample
 
 NOW = datetime(2025, 12, 2, 0, 0, tzinfo=UTC)

@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from monitor.match import Matcher
+from monitor.ingest.normalize import normalize
+from monitor.ingest.parse import parse
+from monitor.match.engine import Matcher
+from monitor.match.regions import Gazetteer, load_gazetteer
+from monitor.match.rules import Rule, load_rules, run_rule_tests
+from monitor.match.textnorm import Script, script_of
 from monitor.models import Feed, Item
-from monitor.normalize import normalize
-from monitor.parse import parse
-from monitor.regions import Gazetteer, load_gazetteer
-from monitor.rules import Rule, load_rules, run_rule_tests
-from monitor.textnorm import Script, script_of
 from tests.test_demo_data import TOPICS  # the demo's topic ids: each is a rule id
 
 ALERTS = Path(__file__).resolve().parents[1] / "rules" / "alerts"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.match import Matcher
-from monitor.query import Phrase, Term
-from monitor.rules import Example, Rule, load_rule_file, load_rules, run_rule_tests
+from monitor.match.engine import Matcher
+from monitor.match.query import Phrase, Term
+from monitor.match.rules import Example, Rule, load_rule_file, load_rules, run_rule_tests
 
 # A complete, valid rule file: every field used once. Expected: one rule, no error.
 GOOD = """\
@@ -221,7 +221,7 @@ def test_run_rule_tests_reports_each_failing_example(tmp_path: Path) -> None:
 
 
 def test_examples_can_set_feed_tags_lang_and_regions() -> None:
-    from monitor.query import parse_query
+    from monitor.match.query import parse_query
 
     rule = Rule(
         id="r",

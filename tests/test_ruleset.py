@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo import load_outlets
+from monitor.demo.demo import load_outlets
 from monitor.errors import ParseError
+from monitor.ingest.normalize import normalize
+from monitor.ingest.parse import parse
+from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed
-from monitor.normalize import normalize
-from monitor.parse import parse
-from monitor.ruleset import RuleSet, load_ruleset
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 TRAPS = [

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import StoreError
+from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store import Store
 from monitor.store.schema import MIGRATION_NAMES
-from monitor.textnorm import search_text
 
 T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
 

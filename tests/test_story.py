@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from monitor.demo import load_outlets
+from monitor.demo.demo import load_outlets
+from monitor.ingest.normalize import normalize
+from monitor.ingest.parse import parse
 from monitor.models import DigestEntry, Feed, Item
-from monitor.normalize import normalize
-from monitor.parse import parse
-from monitor.story import same_story, shingles, story_groups
+from monitor.story.grouping import same_story, shingles, story_groups
 
 T0 = datetime(2025, 12, 9, 8, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.textnorm import (
+from monitor.match.textnorm import (
     Script,
     boundary_ok,
     find_phrase,

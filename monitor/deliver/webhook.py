@@ -28,7 +28,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from monitor.deliver.result import SendResult, one_line
-from monitor.fetch import parse_retry_after
+from monitor.ingest.fetch import parse_retry_after
 from monitor.models import USER_AGENT, Rendered, WebhookReceiver
 
 __all__ = ["send_webhook"]

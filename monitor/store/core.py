@@ -37,11 +37,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
-from monitor.match import Match
+from monitor.match.engine import Match
+from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store.ftsquery import fts_query
 from monitor.store.schema import MIGRATION_NAMES, MIGRATIONS, run_sql
-from monitor.textnorm import search_text
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
 

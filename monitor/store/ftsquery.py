@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.textnorm import Script, search_text, term_script
+from monitor.match.textnorm import Script, search_text, term_script
 
 _HAS_TOKEN = re.compile(r"[^\W_]")  # a letter or digit: what `unicode61` makes tokens of
 _NOWHERE = '""'  # an empty FTS5 phrase, which matches no row

@@ -1,0 +1,162 @@
+"""Arrange a digest for reading: one entry per story, grouped as the route asks, sorted.
+
+`arrange` applies, in order:
+
+1. Same story, one entry (`monitor.story.story_groups`): the lead entry of a story is its
+   highest-severity report, then the earliest (the first to break it), then the lowest item
+   id; it takes the rules of all the reports (terms merged per rule) and lists the others,
+   oldest first, in `also` (feed title, link), after any `also` it already carried.
+2. Grouping by `route.group_by`: each entry appears in exactly ONE group, so a digest never
+   shows the same story twice: under its highest-severity rule (`rule`; ties by rule id), its
+   first region (`region`: the item's regions keep the tagger's order; none -> "no region"),
+   its severity (`severity`), its own story (`story`). Several keys combine (`[rule,
+   region]` -> one group per rule and region pair); no key puts everything in one group.
+3. Sorting: entries by severity (critical first), then time (newest first), then item id;
+   groups by their first entry the same way, then by key.
+
+`subject` summarises a digest in one bounded line: the count and the top topics (rules).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from monitor.models import SEVERITIES, Digest, DigestEntry, RuleRef
+from monitor.story.grouping import story_groups
+
+SUBJECT_MAX = 120  # characters: mail clients cut subjects near here anyway
+PREFIX = "[monitor]"
+GROUP_KEYS = ("rule", "region", "severity", "story")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One heading of a digest and its entries, in reading order."""
+
+    key: str  # e.g. "rule:taiwan-strait-military", "region:TW/severity:high", "all"
+    title: str
+    entries: tuple[DigestEntry, ...]
+
+
+def arrange(digest: Digest) -> list[Group]:
+    """The digest's entries as groups to show (see the module docstring)."""
+    entries = collapse(digest.entries)
+    groups: dict[str, tuple[str, list[DigestEntry]]] = {}
+    for entry in entries:
+        key, title = _group_of(entry, digest.route.group_by)
+        groups.setdefault(key, (title, []))[1].append(entry)
+    built = [Group(k, t, tuple(sorted(es, key=entry_order))) for k, (t, es) in groups.items()]
+    return sorted(built, key=lambda g: (*entry_order(g.entries[0]), g.key))
+
+
+def collapse(entries: Sequence[DigestEntry]) -> list[DigestEntry]:
+    """One entry per story (step 1 of the module docstring), in no particular order."""
+    return [_merge(group) for group in story_groups(entries)]
+
+
+def entry_order(entry: DigestEntry) -> tuple[int, float, int]:
+    """Sort key: severity (critical first), then time (newest first), then item id."""
+    return (-SEVERITIES.index(entry.severity), -entry.item.published.timestamp(), entry.item_id)
+
+
+def top_rule(entry: DigestEntry) -> RuleRef | None:
+    """The entry's highest-severity rule (ties by rule id), or None when it has none."""
+    return min(entry.rules, key=lambda r: (-_rank(r.severity), r.id), default=None)
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index("medium")
+
+
+def _merge(story: list[DigestEntry]) -> DigestEntry:
+    lead = min(story, key=_lead_order)
+    others = [e for e in story if e is not lead]  # story_groups gives them oldest first
+    also = _unique([*lead.also, *((e.feed_title, e.item.link) for e in others)])
+    return replace(lead, rules=_merge_rules(story, lead), also=also)
+
+
+def _lead_order(entry: DigestEntry) -> tuple[int, float, int]:
+    return (-SEVERITIES.index(entry.severity), entry.item.published.timestamp(), entry.item_id)
+
+
+def _merge_rules(story: list[DigestEntry], lead: DigestEntry) -> tuple[RuleRef, ...]:
+    """The rules of all reports, the lead's first; a rule's terms are merged in order."""
+    merged: dict[str, RuleRef] = {}
+    for entry in [lead, *(e for e in story if e is not lead)]:
+        for rule in entry.rules:
+            known = merged.get(rule.id)
+            terms = rule.terms if known is None else _unique([*known.terms, *rule.terms])
+            merged[rule.id] = replace(known or rule, terms=terms)
+    return tuple(merged.values())
+
+
+def _unique(values: Iterable[T]) -> tuple[T, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _group_of(entry: DigestEntry, group_by: Sequence[str]) -> tuple[str, str]:
+    parts = [_part(entry, name) for name in group_by if name in GROUP_KEYS]
+    if not parts:
+        return "all", "All alerts"
+    return "/".join(k for k, _ in parts), " · ".join(t for _, t in parts)
+
+
+def _part(entry: DigestEntry, name: str) -> tuple[str, str]:
+    if name == "rule":
+        rule = top_rule(entry)
+        return ("rule:-", "Other") if rule is None else (f"rule:{rule.id}", rule.title)
+    if name == "region":
+        regions = entry.item.regions
+        return (f"region:{regions[0]}", regions[0]) if regions else ("region:-", "No region")
+    if name == "severity":
+        return f"severity:{entry.severity}", entry.severity.capitalize()
+    return f"story:{entry.item_id}", entry.item.title
+
+
+def subject(digest: Digest) -> str:
+    """`[monitor] 12 alerts: Taiwan Strait military pressure (4, critical), ...`: the count
+    and the top topics, most severe then most frequent first, within `SUBJECT_MAX`."""
+    count = len(digest.entries)
+    if not count:
+        return f"{PREFIX} no new alerts"
+    head = f"{PREFIX} {count} alert{'s' if count != 1 else ''}"
+    topics = _topics(digest.entries)
+    return _fit(head, [_topic_text(title, n, sev) for title, n, sev in topics])
+
+
+def _topics(entries: Sequence[DigestEntry]) -> list[tuple[str, int, str]]:
+    """(rule title, entries, severity) per rule, each entry counted under its top rule."""
+    counts: Counter[str] = Counter()
+    severity: dict[str, str] = {}
+    for entry in entries:
+        rule = top_rule(entry)
+        title = rule.title if rule else "Other"
+        counts[title] += 1
+        severity[title] = rule.severity if rule else "medium"
+    ranked = sorted(counts, key=lambda t: (-_rank(severity[t]), -counts[t], t))
+    return [(t, counts[t], severity[t]) for t in ranked]
+
+
+def _topic_text(title: str, count: int, severity: str) -> str:
+    # Only the severities that should catch the eye are spelled out in a subject.
+    loud = severity in ("high", "critical")
+    return f"{title} ({count}, {severity})" if loud else f"{title} ({count})"
+
+
+def _fit(head: str, topics: list[str]) -> str:
+    """`head: topic, topic...` with as many topics as fit in `SUBJECT_MAX`; a single topic
+    too long to fit is cut with an ellipsis."""
+    text = f"{head}: "
+    for i, topic in enumerate(topics):
+        more = " ..." if i + 1 < len(topics) else ""
+        candidate = text + (", " if i else "") + topic
+        if len(candidate + more) > SUBJECT_MAX:
+            if i == 0:
+                return candidate[: SUBJECT_MAX - 1] + "…"
+            return text + " ..."
+        text = candidate
+    return text

@@ -1,0 +1,170 @@
+"""A digest as a webhook body: versioned JSON (`format: json`) or Slack (`format: slack`).
+
+JSON (documented by `docs/webhook-schema.json`): UTF-8, keys sorted, compact separators, so
+the same digest always gives the same bytes (and the same signature). Times are ISO 8601 UTC
+with a `Z`. `version` changes only when a field changes meaning or goes away; new fields may
+be added within a version, so consumers must ignore keys they do not know.
+
+Slack: an incoming-webhook body `{"text", "blocks"}` in Slack's mrkdwn, which Mattermost and
+Rocket.Chat also accept (they show `text`). Feed text has `&`, `<`, `>` escaped as Slack
+asks, so a title cannot forge a link or a mention; Slack's limits (50 blocks, 3000
+characters a section) are kept by cutting with a "more" line.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.digest.arrange import Group, arrange, subject
+from monitor.digest.render.common import local_time, more_hint, safe_link, short_summary
+from monitor.models import Digest, DigestEntry, Rendered
+
+VERSION = "1"
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_TEXT = 3000
+_EMOJI = {
+    "critical": ":red_circle:",
+    "high": ":large_orange_circle:",
+    "medium": ":large_yellow_circle:",
+    "low": ":large_blue_circle:",
+    "info": ":white_circle:",
+}
+
+
+def render_webhook(digest: Digest, now: datetime) -> Rendered:
+    """The body for the receiver's `format`. `now` only dates the "more" hint's `--since`:
+    the time of sending travels in the `webhook-timestamp` header, not in the body."""
+    hook = digest.receiver.webhook
+    if hook is None:
+        raise ValueError(f"receiver {digest.receiver.id!r} has no webhook settings")
+    if hook.format not in ("json", "slack"):
+        raise ValueError(f"receiver {digest.receiver.id!r}: unknown webhook format {hook.format!r}")
+    body = slack_body(digest, now) if hook.format == "slack" else json_body(digest, now)
+    return Rendered(
+        digest_id=digest.id,
+        kind="webhook",
+        body=dumps(body),
+        subject=subject(digest),
+        content_type="application/json",
+    )
+
+
+def dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def iso(when: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z`, seconds precision; None stays None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def json_body(digest: Digest, now: datetime) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "type": "monitor.digest",
+        "digest_id": digest.id,
+        "route": digest.route.id,
+        "receiver": digest.receiver.id,
+        "subject": subject(digest),
+        "created": iso(digest.created),
+        "window": {"start": iso(digest.window_start), "end": iso(digest.window_end)},
+        "groups": [_group_json(g) for g in arrange(digest)],
+        "truncated": digest.truncated,
+        "more": more_hint(digest, now),
+    }
+
+
+def _group_json(group: Group) -> dict[str, Any]:
+    return {"key": group.key, "title": group.title, "items": [_item_json(e) for e in group.entries]}
+
+
+def _item_json(entry: DigestEntry) -> dict[str, Any]:
+    item = entry.item
+    return {
+        "id": entry.item_id,
+        "feed": item.feed_id,
+        "feed_title": entry.feed_title,
+        "title": item.title,
+        "summary": item.summary,
+        "link": item.link,
+        "published": iso(item.published),
+        "lang": item.lang,
+        "severity": entry.severity,
+        "regions": list(item.regions),
+        "rules": [
+            {"id": r.id, "title": r.title, "severity": r.severity, "terms": list(r.terms)}
+            for r in entry.rules
+        ],
+        "also": [{"feed_title": t, "link": link} for t, link in entry.also],
+    }
+
+
+# --- Slack ---------------------------------------------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters; the rest of mrkdwn is left as the feed wrote it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_body(digest: Digest, now: datetime) -> dict[str, Any]:
+    title = subject(digest)
+    blocks: list[dict[str, Any]] = [_header(title)]
+    dropped = 0
+    for group in arrange(digest):
+        section = [_section(f"*{slack_escape(group.title)}* ({len(group.entries)})")]
+        section += [_section(_entry_mrkdwn(e, digest.route.timezone)) for e in group.entries]
+        room = max(0, SLACK_MAX_BLOCKS - 1 - len(blocks))  # one kept for the "more" line
+        kept = section[:room]
+        blocks += kept
+        dropped += len(group.entries) - max(0, len(kept) - 1)  # kept[0] is the heading
+    hint = _slack_more(digest, now, dropped)
+    if hint:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
+    return {"text": slack_escape(title), "blocks": blocks}
+
+
+def _header(title: str) -> dict[str, Any]:
+    # Header blocks take plain text of at most 150 characters.
+    return {"type": "header", "text": {"type": "plain_text", "text": title[:150]}}
+
+
+def _section(mrkdwn: str) -> dict[str, Any]:
+    if len(mrkdwn) > SLACK_MAX_TEXT:
+        mrkdwn = mrkdwn[: SLACK_MAX_TEXT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def _slack_link(url: str | None, text: str) -> str:
+    safe = safe_link(url)
+    label = slack_escape(text).replace("|", "¦")  # `|` would end the link's URL part
+    return f"<{slack_escape(safe)}|{label}>" if safe else label
+
+
+def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
+    item = entry.item
+    severity = f"{_EMOJI.get(entry.severity, '')} *{entry.severity.upper()}*"
+    meta = [entry.feed_title, local_time(item.published, tz), ", ".join(item.regions)]
+    lines = [
+        f"{severity} {_slack_link(item.link, item.title)}",
+        slack_escape(" · ".join(m for m in meta if m)),
+    ]
+    if item.summary:
+        lines.append(slack_escape(short_summary(item.summary)))
+    if entry.also:
+        others = ", ".join(_slack_link(link, t) for t, link in entry.also)
+        lines.append(f"_Also reported by:_ {others}")
+    return "\n".join(lines)
+
+
+def _slack_more(digest: Digest, now: datetime, dropped: int) -> str | None:
+    parts = [f"{dropped} more entries did not fit in this message."] if dropped else []
+    hint = more_hint(digest, now)
+    return slack_escape(" ".join([*parts, hint] if hint else parts)) or None

@@ -1,0 +1,423 @@
+"""`rules/feeds.yaml`: load and validate it, and edit it in place for `monitor feeds ...`.
+
+Every error names `file:line:column` (ruamel's round-trip mode keeps node positions, see
+`yamlcheck`), and unknown keys are errors that suggest the closest known key.
+
+Feed ids: an explicit `id:` wins; otherwise the id is derived from the URL alone, never from
+the other feeds, so that editing one entry cannot rename another feed (and orphan its history
+in the store). Two feeds ending up with one id is therefore an error naming both lines.
+
+Edits (`FeedsFile`) splice text rather than re-dump the document, so comments, blank lines and
+quoting outside the edited entry stay byte for byte (see `yamledit`). Every edit is loaded
+again and compared with what was meant before it is kept: `save()` never writes a file that
+`load_feeds` would refuse.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from monitor.errors import ConfigError
+from monitor.models import DEFAULT_INTERVAL, Feed, Settings
+from monitor.yamlfile import edit as yamledit
+from monitor.yamlfile.check import (
+    Checker,
+    Invalid,
+    Pos,
+    as_bool,
+    as_duration,
+    as_int,
+    as_seconds,
+    as_size,
+    as_text,
+    as_words,
+    format_duration,
+    item_pos,
+    parse_duration,
+    parse_yaml,
+    read_text,
+    value_pos,
+)
+
+__all__ = [
+    "FeedsConfig",
+    "FeedsFile",
+    "derive_feed_id",
+    "format_duration",
+    "is_feed_url",
+    "load_feeds",
+    "parse_duration",
+    "url_key",
+]
+
+TOP_KEYS = ("settings", "feeds")
+FEED_KEYS = ("url", "id", "title", "tags", "regions", "interval", "enabled")
+TIMEOUT_KEYS = ("connect", "read", "total")
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_ID_LENGTH = 64
+
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+# Tags are queried as `tag:NAME`, so no spaces or query syntax; `/` and `,` separate OPML
+# categories.
+_TAG_RE = re.compile(r"[^\s:()\"',/]+")
+# ISO 3166-1 alpha-2 (`TW`) or a gazetteer code (`TW-KIN`, `senkaku`): only the shape here.
+_REGION_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,39}")
+_FEED_FILE_SUFFIX = re.compile(r"\.(xml|rss|rdf|atom|json|php|cgi|aspx?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    """A validated `feeds.yaml`: the feeds in file order and the service settings."""
+
+    feeds: tuple[Feed, ...]
+    settings: Settings
+    path: Path
+
+
+def derive_feed_id(url: str, taken: Collection[str] = ()) -> str:
+    """A readable id from the URL's host, path and query (`example-org-news`), made unique in
+    `taken` with a `-2`, `-3`... suffix. The port is left out so that a feed served on a
+    changing local port keeps its id."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").removeprefix("www.")
+        text = f"{host} {_FEED_FILE_SUFFIX.sub('', parts.path.rstrip('/'))} {parts.query}"
+    except ValueError:  # not a URL urllib can split (a bad IPv6 host): use it all
+        text = url.partition("://")[2]
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower())
+    base = slug.strip("-")[:MAX_ID_LENGTH].rstrip("-") or "feed"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base[: MAX_ID_LENGTH - 4].rstrip('-')}-{n}", n + 1
+    return candidate
+
+
+def url_key(url: str) -> str:
+    """What makes two feed URLs the same: the case of scheme and host, a default port and
+    the fragment do not count."""
+    try:
+        parts = urlsplit(url.strip())
+        default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+        port = "" if parts.port in (None, default) else f":{parts.port}"
+    except ValueError:  # an invalid URL is only ever equal to itself
+        return url.strip()
+    return f"{parts.scheme.lower()}://{parts.hostname}{port}{parts.path or '/'}?{parts.query}"
+
+
+def is_feed_url(url: str) -> bool:
+    """An absolute http(s) URL with a host (and a valid port, if any)."""
+    try:
+        parts = urlsplit(url)
+        absolute = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        return absolute and parts.port != 0 and not re.search(r"\s", url)
+    except ValueError:  # a bad port or IPv6 host
+        return False
+
+
+def _as_url(value: Any) -> str:
+    url = as_text("url", value)
+    if not is_feed_url(url):
+        raise Invalid(f"'url' must be an absolute http(s) URL, got {url!r}", "e.g. https://...")
+    return url
+
+
+def _as_id(value: Any) -> str:
+    text = as_text("id", value)
+    if not _ID_RE.fullmatch(text) or len(text) > MAX_ID_LENGTH:
+        hint = f"lower-case letters, digits and '-', at most {MAX_ID_LENGTH} characters"
+        raise Invalid(f"bad feed id {text!r}", hint)
+    return text
+
+
+def _as_interval(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        value = format_duration(value)
+    return as_duration("interval", MIN_INTERVAL, value)
+
+
+_tags = partial(as_words, "tags", _TAG_RE)
+_regions = partial(as_words, "regions", _REGION_RE)
+# settings key -> (Settings field, converter)
+_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "concurrency": ("concurrency", partial(as_int, "concurrency", 1)),
+    "per_host": ("per_host", partial(as_int, "per_host", 1)),
+    "max_body": ("max_body_bytes", partial(as_size, "max_body")),
+    "max_redirects": ("max_redirects", partial(as_int, "max_redirects", 0)),
+    "retention": ("retention", partial(as_duration, "retention", timedelta(days=1))),
+    "user_agent": ("user_agent", partial(as_text, "user_agent")),
+}
+SETTINGS_KEYS = (*_SETTINGS, "timeout")
+
+
+class _FeedsChecker(Checker):
+    def document(self, doc: Any) -> tuple[tuple[Feed, ...], Settings]:
+        if doc is None:  # an empty file, or only comments
+            return (), Settings()
+        top = self.mapping(doc, (1, 1), "the top level")
+        self.keys(top, TOP_KEYS, "the top level")
+        settings = self.settings(top) if top.get("settings") is not None else Settings()
+        if top.get("feeds") is None:
+            return (), settings
+        if not isinstance(top["feeds"], CommentedSeq):
+            self.fail("'feeds' must be a list of '- url: ...' entries", value_pos(top, "feeds"))
+        return self.feeds(top["feeds"]), settings
+
+    def settings(self, top: CommentedMap) -> Settings:
+        node = self.mapping(top["settings"], value_pos(top, "settings"), "'settings'")
+        self.keys(node, SETTINGS_KEYS, "settings")
+        values = {
+            field: self.value(node, key, convert, None)
+            for key, (field, convert) in _SETTINGS.items()
+            if key in node
+        }
+        if "timeout" in node:
+            timeout = self.mapping(node["timeout"], value_pos(node, "timeout"), "'timeout'")
+            self.keys(timeout, TIMEOUT_KEYS, "settings.timeout")
+            for key in TIMEOUT_KEYS:
+                seconds = partial(as_seconds, f"timeout.{key}")
+                values[f"{key}_timeout"] = self.value(timeout, key, seconds, None)
+        return replace(Settings(), **{k: v for k, v in values.items() if v is not None})
+
+    def feeds(self, seq: CommentedSeq) -> tuple[Feed, ...]:
+        feeds: list[Feed] = []
+        ids: dict[str, tuple[int, bool]] = {}  # id -> (line, written explicitly?)
+        urls: dict[str, int] = {}
+        for index, node in enumerate(seq):
+            pos = item_pos(seq, index)
+            line = pos[0] if pos else 0
+            feed, explicit = self.feed(node, pos)
+            self.unique_id(feed.id, (line, explicit), ids, pos)
+            if (other := urls.setdefault(url_key(feed.url), line)) != line:
+                message = f"duplicate feed url {feed.url!r}: already listed on line {other}"
+                self.fail(message, pos, hint="remove one of the two entries")
+            feeds.append(feed)
+        return tuple(feeds)
+
+    def unique_id(
+        self, feed_id: str, this: tuple[int, bool], ids: dict[str, tuple[int, bool]], pos: Pos
+    ) -> None:
+        first = ids.setdefault(feed_id, this)
+        if first == this:
+            return
+        derived = [f"line {line}" for line, explicit in (first, this) if not explicit]
+        how = f" (derived from the url on {' and '.join(derived)})" if derived else ""
+        message = f"duplicate feed id {feed_id!r}{how}: used on line {first[0]} and {this[0]}"
+        self.fail(message, pos, hint="give one of them a different 'id:'")
+
+    def feed(self, node: Any, pos: Pos) -> tuple[Feed, bool]:
+        node = self.mapping(node, pos, "each feed")
+        self.keys(node, FEED_KEYS, "a feed")
+        if "url" not in node:
+            self.fail("this feed has no 'url'", pos, hint="add 'url: https://...'")
+        url = self.value(node, "url", _as_url, "")
+        feed_id = self.value(node, "id", _as_id, None)
+        feed = Feed(
+            id=feed_id or derive_feed_id(url),
+            url=url,
+            title=self.value(node, "title", partial(as_text, "title"), None),
+            tags=self.value(node, "tags", _tags, ()),
+            regions=self.value(node, "regions", _regions, ()),
+            interval=self.value(node, "interval", _as_interval, DEFAULT_INTERVAL),
+            enabled=self.value(node, "enabled", partial(as_bool, "enabled"), True),
+        )
+        return feed, feed_id is not None
+
+
+def _load_text(text: str, path: Path) -> tuple[Any, FeedsConfig]:
+    doc = parse_yaml(text, path)
+    feeds, settings = _FeedsChecker(path).document(doc)
+    return doc, FeedsConfig(feeds=feeds, settings=settings, path=path)
+
+
+def load_feeds(path: Path) -> FeedsConfig:
+    """Read and validate `feeds.yaml`. A missing file means no feeds and default settings."""
+    if not path.exists():
+        return FeedsConfig(feeds=(), settings=Settings(), path=path)
+    return _load_text(read_text(path), path)[1]
+
+
+class FeedsFile:
+    """`feeds.yaml` opened for editing; `save()` writes it back atomically.
+
+    Only a valid file can be edited. Added feeds are queued and spliced in together when the
+    text is needed, so importing hundreds of feeds parses the file once, not once per feed.
+    """
+
+    def __init__(self, path: Path, text: str, on_disk: str | None) -> None:
+        self.path = path
+        self._on_disk = on_disk  # the file as read (None: absent), to refuse a lost update
+        self._text = text
+        self._doc, self._config = _load_text(text, path)
+        self._queued: list[tuple[Feed, CommentedMap]] = []
+
+    @classmethod
+    def load(cls, path: Path) -> FeedsFile:
+        on_disk = read_text(path) if path.exists() else None
+        return cls(path, on_disk or "", on_disk)
+
+    @property
+    def feeds(self) -> tuple[Feed, ...]:
+        return self._config.feeds + tuple(feed for feed, _ in self._queued)
+
+    @property
+    def config(self) -> FeedsConfig:
+        self._flush()
+        return self._config
+
+    @property
+    def text(self) -> str:
+        """The file's text with the edits made so far."""
+        self._flush()
+        return self._text
+
+    def has_url(self, url: str) -> bool:
+        return any(url_key(feed.url) == url_key(url) for feed in self.feeds)
+
+    def add(
+        self,
+        url: str,
+        *,
+        id: str | None = None,
+        title: str | None = None,
+        tags: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        interval: timedelta | str | None = None,
+    ) -> Feed:
+        """Append a feed. Its id (derived from the URL if not given) is written to the file,
+        so it stays the same whatever happens to the other entries."""
+        try:
+            feed = self._new_feed(url, id, title, list(tags), list(regions), interval)
+        except Invalid as error:
+            raise ConfigError(error.message, path=str(self.path), hint=error.hint) from None
+        self._refuse_duplicate(feed)
+        self._queued.append((feed, _entry(feed, with_interval=interval is not None)))
+        return feed
+
+    def remove(self, feed_id: str) -> Feed:
+        """Delete the feed with this id (explicit or derived) and the comments glued to it."""
+        self._flush()
+        ids = [feed.id for feed in self.feeds]
+        if feed_id not in ids:
+            hint = "known ids: " + (", ".join(ids) or "none")
+            raise ConfigError(f"no feed with id {feed_id!r}", path=str(self.path), hint=hint)
+        index = ids.index(feed_id)
+        removed = self.feeds[index]
+        text = yamledit.remove_item(self._text, self._doc["feeds"], index)
+        expected = self.feeds[:index] + self.feeds[index + 1 :]
+        self._apply(text, expected, lambda doc: doc["feeds"].pop(index))
+        return removed
+
+    def save(self) -> None:
+        """Write the file (temp file + rename); refuse if it changed on disk since `load`."""
+        text, where = self.text, str(self.path)
+        if (read_text(self.path) if self.path.exists() else None) != self._on_disk:
+            hint = "run the command again to edit the new version"
+            raise ConfigError("the file changed on disk since it was read", path=where, hint=hint)
+        try:
+            yamledit.atomic_write(self.path, text)
+        except OSError as error:
+            hint = "check that the directory exists and is writable"
+            raise ConfigError(f"cannot write: {error.strerror}", path=where, hint=hint) from None
+        self._on_disk = text
+
+    def _new_feed(
+        self,
+        url: str,
+        feed_id: str | None,
+        title: str | None,
+        tags: list[str],
+        regions: list[str],
+        interval: timedelta | str | None,
+    ) -> Feed:
+        url = _as_url(url)
+        return Feed(
+            id=derive_feed_id(url, {f.id for f in self.feeds})
+            if feed_id is None
+            else _as_id(feed_id),
+            url=url,
+            title=None if title is None else as_text("title", title),
+            tags=_tags(tags),
+            regions=_regions(regions),
+            interval=DEFAULT_INTERVAL if interval is None else _as_interval(interval),
+        )
+
+    def _refuse_duplicate(self, new: Feed) -> None:
+        for feed in self.feeds:
+            if feed.id == new.id or url_key(feed.url) == url_key(new.url):
+                what = f"id {new.id!r}" if feed.id == new.id else f"url {new.url}"
+                raise ConfigError(
+                    f"a feed with {what} is already in the file (id {feed.id!r})",
+                    path=str(self.path),
+                    hint="remove it first, or choose another id",
+                )
+
+    def _flush(self) -> None:
+        if not self._queued:
+            return
+        entries = [entry for _, entry in self._queued]
+        text = yamledit.append_items(self._text, self._doc, "feeds", entries)
+        expected = self.feeds
+        self._queued = []
+        self._apply(text, expected, lambda doc: _append_to_tree(doc, entries))
+
+    def _apply(
+        self, text: str | None, expected: tuple[Feed, ...], edit: Callable[[Any], Any]
+    ) -> None:
+        """Keep the spliced `text` if it loads to exactly `expected`; otherwise make the edit
+        on a fresh tree and dump it (comments kept, some maybe moved)."""
+        if text is not None and self._adopt(text, expected):
+            return
+        tree = parse_yaml(self._text, self.path)
+        edit(tree)
+        if not self._adopt(yamledit.dump(tree, self._text), expected):
+            raise ConfigError(
+                "cannot make this edit without disturbing the rest of the file",
+                path=str(self.path),
+                hint="edit the file by hand",
+            )
+
+    def _adopt(self, text: str, expected: tuple[Feed, ...]) -> bool:
+        try:
+            doc, config = _load_text(text, self.path)
+        except ConfigError:
+            return False
+        if config.feeds != expected or config.settings != self._config.settings:
+            return False
+        self._text, self._doc, self._config = text, doc, config
+        return True
+
+
+def _flow(values: tuple[str, ...]) -> CommentedSeq:
+    seq = CommentedSeq(values)
+    seq.fa.set_flow_style()  # `tags: [asia, wire]`, as people write them
+    return seq
+
+
+def _entry(feed: Feed, *, with_interval: bool) -> CommentedMap:
+    """The YAML of a new feed: the id always, the rest only when it is not the default."""
+    entry = CommentedMap(url=feed.url, id=feed.id)
+    if feed.title is not None:
+        entry["title"] = feed.title
+    if feed.tags:
+        entry["tags"] = _flow(feed.tags)
+    if feed.regions:
+        entry["regions"] = _flow(feed.regions)
+    if with_interval:
+        entry["interval"] = format_duration(feed.interval)
+    return entry
+
+
+def _append_to_tree(doc: Any, entries: list[CommentedMap]) -> None:
+    if isinstance(doc, CommentedMap) and isinstance(doc.get("feeds"), CommentedSeq):
+        doc["feeds"].extend(entries)

@@ -1,0 +1,325 @@
+"""One poll of one feed, top to bottom, and a cycle over many feeds.
+
+`poll_feed` is the whole life of a feed's poll in one place, in the order it happens:
+state -> conditional GET -> not modified? record and stop -> parse + normalise (in a worker
+process) -> store new and edited items together with the new state in one transaction ->
+reset the error counter. Every failure ends in a recorded state with a back-off, never in an
+exception that could stop the cycle: one bad feed never stops the others.
+
+The scheduler only decides *when* `poll_cycle` runs; `monitor poll` calls the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from monitor.errors import ParseError
+from monitor.ingest.fetch import Fetcher, retry_delay
+from monitor.ingest.normalize import normalize
+from monitor.ingest.parse import parse
+from monitor.match.engine import Match
+from monitor.match.ruleset import RuleSet
+from monitor.models import (
+    CycleSummary,
+    FeedState,
+    FetchResult,
+    FetchStatus,
+    Item,
+    PollOutcome,
+    Settings,
+    StoreResult,
+)
+from monitor.models import Feed as Feed
+from monitor.store import Store
+
+log = logging.getLogger("monitor.poll")
+Clock = Callable[[], datetime]
+OnOutcome = Callable[[PollOutcome], None]
+
+# Feeds due within this margin are polled with the current cycle rather than waiting a tick.
+DUE_MARGIN = timedelta(seconds=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+Enriched = list[tuple[Item, tuple[Match, ...]]]  # items with their regions set, and matches
+
+
+def ingest(
+    feed: Feed,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    now: datetime,
+    ruleset: RuleSet | None = None,
+) -> Enriched | str:
+    """Parse, normalise, tag and match one body: the CPU-heavy part of a poll.
+
+    Runs in a worker process. Every item is tagged and matched here, in parallel, although
+    the store keeps the results of new and edited items only. Returns the error text instead of
+    raising: our exceptions carry keyword arguments and do not survive pickling back from a
+    worker process.
+    """
+    try:
+        items = normalize(feed, parse(feed.id, body, headers, url), url, now)
+    except ParseError as error:
+        return error.message if not error.hint else f"{error.message} ({error.hint})"
+    if ruleset is None:
+        return [(item, ()) for item in items]
+    return [_enrich(ruleset, item, feed) for item in items]
+
+
+def _enrich(ruleset: RuleSet, item: Item, feed: Feed) -> tuple[Item, tuple[Match, ...]]:
+    tagged, matches = ruleset.enrich(item, feed)
+    return tagged, tuple(matches)
+
+
+# The rule set of a worker process, set once when the pool starts (see Parser).
+_worker_ruleset: RuleSet | None = None
+
+
+def _start_worker(ruleset: RuleSet | None) -> None:
+    global _worker_ruleset
+    _worker_ruleset = ruleset
+
+
+def _ingest_in_worker(
+    feed: Feed, body: bytes, headers: Mapping[str, str], url: str, now: datetime
+) -> Enriched | str:
+    return ingest(feed, body, headers, url, now, _worker_ruleset)
+
+
+class Parser:
+    """Runs `ingest` inline or in a pool of worker processes.
+
+    A pool's workers hold one rule set (sent once, at their start); a poll with another rule
+    set (the rules were reloaded) starts a new pool, and the old one finishes its work.
+    """
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers  # 0 = inline: cheapest for a handful of feeds, and for tests
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_rules: RuleSet | None = None
+
+    async def run(
+        self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
+    ) -> Enriched | str:
+        body = result.body or b""
+        if self.workers == 0:
+            return ingest(feed, body, result.headers, result.url, now, ruleset)
+        pool = self._pool_for(ruleset)
+        loop = asyncio.get_running_loop()
+        args = (feed, body, dict(result.headers), result.url, now)
+        return await loop.run_in_executor(pool, _ingest_in_worker, *args)
+
+    def _pool_for(self, ruleset: RuleSet | None) -> ProcessPoolExecutor:
+        if self._pool is None or self._pool_rules is not ruleset:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            # forkserver, not fork: a forked worker would inherit the service's open files
+            # (its instance lock among them) and the threads' state (the health server).
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker,
+                initargs=(ruleset,),
+            )
+            self._pool_rules = ruleset
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    @staticmethod
+    def default_workers(feed_count: int) -> int:
+        """Worker processes for a cycle: none for a few feeds, else one per core."""
+        return 0 if feed_count < 8 else (os.cpu_count() or 1)
+
+
+async def poll_feed(
+    feed: Feed,
+    fetcher: Fetcher,
+    store: Store,
+    parser: Parser,
+    ruleset: RuleSet | None = None,
+    clock: Clock = utcnow,
+) -> PollOutcome:
+    """Poll one feed and record the outcome. Never raises for the feed's own failures.
+
+    With a `ruleset`, new and edited items get their regions and rule matches inside the
+    transaction that stores them, so a stored item is never without its matches.
+    """
+    started, t0 = clock(), time.perf_counter()
+    state = current_state(store, feed)
+    result = await fetcher.fetch(feed.id, state)
+    if result.status is FetchStatus.OK:
+        enriched = await parser.run(feed, result, started, ruleset)
+        if isinstance(enriched, str):
+            result = dataclasses.replace(result, status=FetchStatus.ERROR, error=enriched)
+        else:
+            new_state = succeeded(state, feed, result, started)
+            items = [item for item, _ in enriched]
+            # The store asks for the matches of new and edited items only.
+            found = {item.guid: matches for item, matches in enriched}
+            enrich = (lambda item: (item, found[item.guid])) if ruleset else None
+            # In a thread: SQLite releases the GIL, so fetches and parses go on meanwhile. If
+            # the cycle is cancelled here the transaction still completes, and Store.close
+            # waits for it (the store's lock).
+            stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state, enrich)
+            return outcome(feed, result, t0, stored)
+    if result.status is FetchStatus.NOT_MODIFIED:
+        store.save_state(succeeded(state, feed, result, started))
+    elif result.status is FetchStatus.GONE:
+        store.save_state(gone(state, result, started))
+    else:
+        store.save_state(failed(state, feed, result, started))
+    return outcome(feed, result, t0, StoreResult())
+
+
+async def guarded(
+    feed: Feed,
+    fetcher: Fetcher,
+    store: Store,
+    parser: Parser,
+    ruleset: RuleSet | None,
+    clock: Clock,
+) -> PollOutcome:
+    """`poll_feed`, with a bug or an environment failure (disk full) contained to its feed."""
+    t0 = time.perf_counter()
+    try:
+        return await poll_feed(feed, fetcher, store, parser, ruleset, clock)
+    except Exception as exc:
+        log.exception("feed %s: unexpected error", feed.id, extra={"feed": feed.id})
+        return PollOutcome(
+            feed_id=feed.id,
+            status=FetchStatus.ERROR,
+            error=f"unexpected error: {exc!r} (see the log; please report it)",
+            elapsed=time.perf_counter() - t0,
+        )
+
+
+def current_state(store: Store, feed: Feed) -> FeedState:
+    """The stored state, or a fresh one when the feed is new or its URL was edited by hand."""
+    state = store.get_state(feed.id)
+    if state is None or state.configured_url != feed.url:
+        return FeedState(feed_id=feed.id, url=feed.url, configured_url=feed.url)
+    return state
+
+
+def next_poll(feed: Feed, now: datetime) -> datetime:
+    """Interval plus up to 10% jitter, so feeds added together drift apart."""
+    jitter = random.uniform(0, 0.1) * feed.interval.total_seconds()
+    return now + feed.interval + timedelta(seconds=jitter)
+
+
+def succeeded(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
+    return dataclasses.replace(
+        state,
+        url=result.permanent_url or state.url,
+        # The fetcher already carries validators forward when a response has none.
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_hash,
+        last_attempt=now,
+        last_success=now,
+        consecutive_errors=0,
+        last_error=None,
+        next_due=next_poll(feed, now),
+    )
+
+
+def failed(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
+    errors = state.consecutive_errors + 1
+    delay = retry_delay(errors, feed.interval, result.retry_after)
+    return dataclasses.replace(
+        state,
+        last_attempt=now,
+        consecutive_errors=errors,
+        last_error=result.error or "unknown error",
+        next_due=now + delay,
+    )
+
+
+def gone(state: FeedState, result: FetchResult, now: datetime) -> FeedState:
+    return dataclasses.replace(
+        state,
+        last_attempt=now,
+        gone=True,
+        last_error=result.error or "HTTP 410 Gone: the publisher removed this feed",
+        next_due=None,
+    )
+
+
+def outcome(feed: Feed, result: FetchResult, t0: float, stored: StoreResult) -> PollOutcome:
+    return PollOutcome(
+        feed_id=feed.id,
+        status=result.status,
+        new=stored.new,
+        updated=stored.updated,
+        matches=stored.matches,
+        error=result.error if result.status in (FetchStatus.ERROR, FetchStatus.GONE) else None,
+        elapsed=time.perf_counter() - t0,
+    )
+
+
+def is_due(feed: Feed, state: FeedState | None, now: datetime, *, force: bool = False) -> bool:
+    """Whether a feed should be polled in a cycle starting at `now`.
+
+    Disabled and gone feeds never are. `force` (used by `monitor poll`) ignores the interval
+    but still honours a back-off after errors, unless the feed has never succeeded.
+    """
+    if not feed.enabled:
+        return False
+    if state is None or state.configured_url != feed.url:
+        return True
+    if state.gone:
+        return False
+    if state.next_due is None or state.next_due <= now + DUE_MARGIN:
+        return True
+    return force and state.consecutive_errors == 0
+
+
+async def poll_cycle(
+    feeds: Sequence[Feed],
+    store: Store,
+    settings: Settings,
+    *,
+    force: bool = False,
+    parser: Parser | None = None,
+    ruleset: RuleSet | None = None,
+    on_outcome: OnOutcome | None = None,
+    clock: Clock = utcnow,
+) -> CycleSummary:
+    """Poll every due feed concurrently (the fetcher bounds concurrency) and summarise."""
+    t0 = time.perf_counter()
+    states = store.states()
+    now = clock()
+    due = [f for f in feeds if is_due(f, states.get(f.id), now, force=force)]
+    own_parser = parser is None
+    parser = parser or Parser(Parser.default_workers(len(due)))
+    outcomes: list[PollOutcome] = []
+    try:
+        async with Fetcher(settings) as fetcher:
+            tasks = [guarded(feed, fetcher, store, parser, ruleset, clock) for feed in due]
+            for next_done in asyncio.as_completed(tasks):
+                result = await next_done
+                outcomes.append(result)
+                if on_outcome is not None:
+                    on_outcome(result)
+    finally:
+        if own_parser:
+            parser.close()
+    return CycleSummary(outcomes=tuple(outcomes), elapsed=time.perf_counter() - t0)

@@ -1,0 +1,213 @@
+"""Tools to validate a YAML file under `rules/` with `file:line:column` in every error.
+
+ruamel.yaml's round-trip mode keeps the position of every node, so a checker can point at
+the exact key or value that is wrong. Value converters (`as_*`) are plain functions that
+raise `Invalid` without knowing where the value came from; `Checker.value` adds the place.
+The same converters check values typed on the command line, where there is no line to name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.errors import ConfigError
+from monitor.yamlfile.edit import round_trip_yaml
+
+T = TypeVar("T")
+Pos = tuple[int, int] | None  # 1-based (line, column) of a node, when known
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?")
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20}
+_SIZE_UNITS["GiB"] = 2**30
+
+
+def parse_duration(text: str) -> timedelta:
+    """`"90s"`, `"10m"`, `"1h"`, `"7d"`, `"2w"`, or a sum such as `"1h30m"`; ValueError if not."""
+    compact = text.strip()
+    if not compact or _DURATION_RE.sub("", compact):
+        raise ValueError(
+            f"bad duration {text!r}: write a number and a unit (s, m, h, d or w), e.g. 10m or 7d"
+        )
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(compact))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest exact form that `parse_duration` reads back: 600 s -> `"10m"`."""
+    seconds = value.total_seconds()
+    for unit, size in _DURATION_UNITS.items():
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from `10485760`, `"512KB"` or `"10MiB"`; ValueError if not a size."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"bad size {value!r}: write bytes or a unit (KB, MB, KiB, MiB...)")
+    return int(float(match[1]) * _SIZE_UNITS[match[2] or "B"])
+
+
+class Invalid(Exception):
+    """A bad value; the caller knows where it is. `index` points into a list value."""
+
+    def __init__(self, message: str, hint: str | None = None, index: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint, self.index = message, hint, index
+
+
+def as_text(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"'{what}' must be a non-empty string, got {value!r}", "quote it")
+    return value.strip()
+
+
+def as_words(what: str, pattern: re.Pattern[str], value: Any) -> tuple[str, ...]:
+    """A list of single words (tags, codes) matching `pattern`."""
+    if not isinstance(value, list):
+        raise Invalid(f"'{what}' must be a list such as [a, b], got {value!r}")
+    for index, word in enumerate(value):
+        if not isinstance(word, str) or not pattern.fullmatch(word):
+            hint = "one word each: no spaces, quotes, ':', ',' or '/'"
+            raise Invalid(f"bad entry {word!r} in '{what}'", hint, index)
+    return tuple(str(word) for word in value)  # plain str, not ruamel's quoted-string types
+
+
+def as_bool(what: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"'{what}' must be true or false, got {value!r}")
+    return value
+
+
+def as_int(what: str, minimum: int, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise Invalid(f"'{what}' must be a whole number of at least {minimum}, got {value!r}")
+    return int(value)  # plain int, not ruamel's HexInt & co.
+
+
+def as_duration(what: str, minimum: timedelta, value: Any) -> timedelta:
+    # A bare number is refused: `interval: 10` could mean seconds or minutes.
+    if not isinstance(value, str):
+        raise Invalid(f"'{what}' must be a duration with a unit, got {value!r}", "e.g. 10m")
+    try:
+        duration = parse_duration(value)
+    except ValueError as error:
+        raise Invalid(f"'{what}': {error}") from None
+    if duration < minimum:
+        raise Invalid(f"'{what}' must be at least {format_duration(minimum)}, got {value!r}")
+    return duration
+
+
+def as_seconds(what: str, value: Any) -> float:
+    return as_duration(what, timedelta(milliseconds=1), value).total_seconds()
+
+
+def as_size(what: str, value: Any) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as error:
+        raise Invalid(f"'{what}': {error}") from None
+    if size < 1024:
+        raise Invalid(f"'{what}' must be at least 1KiB, got {value!r}")
+    return size
+
+
+def key_pos(node: CommentedMap, key: Any) -> Pos:
+    line, column = node.lc.key(key)
+    return line + 1, column + 1
+
+
+def item_pos(seq: CommentedSeq, index: int) -> Pos:
+    line, column = seq.lc.item(index)
+    return line + 1, column + 1
+
+
+def value_pos(node: CommentedMap, key: Any, index: int | None = None) -> Pos:
+    value = node[key]
+    if isinstance(value, CommentedSeq) and index is not None:
+        return item_pos(value, index)
+    if value is None:  # ruamel places an empty value on the next token: point at the key
+        return key_pos(node, key)
+    line, column = node.lc.value(key)
+    return line + 1, column + 1
+
+
+class Checker:
+    """Checks one parsed document; every failure names the file, line and column."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, message: str, pos: Pos, hint: str | None = None) -> NoReturn:
+        line, column = pos or (None, None)
+        raise ConfigError(message, path=str(self.path), line=line, column=column, hint=hint)
+
+    def keys(self, node: CommentedMap, known: tuple[str, ...], where: str) -> None:
+        """No silent defaults for typos: an unknown key is an error naming the closest one."""
+        for key in node:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                message = f"unknown key {str(key)!r} in {where}"
+                message += f"; did you mean {close[0]!r}?" if close else ""
+                self.fail(message, key_pos(node, key), hint="known keys: " + ", ".join(known))
+
+    def mapping(self, node: Any, pos: Pos, what: str) -> CommentedMap:
+        if not isinstance(node, CommentedMap):
+            self.fail(f"{what} must be a mapping of 'key: value' lines", pos)
+        return node
+
+    def value(self, node: CommentedMap, key: str, convert: Callable[[Any], T], default: T) -> T:
+        if key not in node:
+            return default
+        try:
+            return convert(node[key])
+        except Invalid as error:
+            self.fail(error.message, value_pos(node, key, error.index), error.hint)
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror}", path=str(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError("the file is not UTF-8 text", path=str(path), line=line) from None
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """The round-trip tree of `text`; a syntax error names the place ruamel points at."""
+    try:
+        return round_trip_yaml().load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = (mark.line + 1, mark.column + 1) if mark else None
+        Checker(path).fail(f"invalid YAML: {error.problem or error.context}", where)
+    except YAMLError as error:
+        raise ConfigError(f"invalid YAML: {error}", path=str(path)) from None
+
+
+def as_choice(what: str, choices: tuple[str, ...], value: Any) -> str:
+    """One of `choices`, with the closest one suggested for a typo."""
+    if not isinstance(value, str) or value not in choices:
+        close = (
+            difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
+        )
+        message = f"'{what}' must be one of {', '.join(choices)}, got {value!r}"
+        raise Invalid(message + (f"; did you mean {close[0]!r}?" if close else ""))
+    return str(value)
