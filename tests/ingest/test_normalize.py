@@ -20,7 +20,7 @@ from monitor.ingest.normalize import canonical_link, normalize, normalize_lang, 
 from monitor.ingest.parse import parse
 from monitor.models import Entry, Feed, Item, ParsedFeed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 NOW = datetime(2025, 12, 4, 12, 0, tzinfo=UTC)
 BASE = "https://feeds.example.org/asia/rss.xml"
 FEED = Feed(id="asia", url=BASE, regions=("JP",))

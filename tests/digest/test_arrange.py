@@ -1,4 +1,5 @@
-"""Arranging digests (monitor/digest.py): pure logic on hand-made digests. Expected: one entry
+"""Arranging digests (monitor/digest/arrange.py): pure logic on hand-made digests.
+Expected: one entry
 per story with `also` filled, each entry in exactly one group, severity-then-newest order,
 and a bounded subject naming the count and top topics."""
 

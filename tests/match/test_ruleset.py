@@ -19,7 +19,7 @@ from monitor.ingest.parse import parse
 from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed
 
-RULES = Path(__file__).resolve().parent.parent / "rules"
+RULES = Path(__file__).resolve().parents[2] / "rules"
 TRAPS = [
     ("Georgia beats Jordan in Atlanta", ""),
     ("Tbilisi: Georgia's government protests", ""),

@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from monitor.cli.main import main
 from monitor.store import Store
-from tests._feedserver import FeedServer, serve, status
-from tests.test_poll import TWO
+from tests.ingest.test_poll import TWO
+from tests.support.feedserver import FeedServer, serve, status
 
 FEEDS = """\
 # Our sources. This comment must survive CLI edits.

@@ -21,7 +21,7 @@ from monitor.ingest.normalize import normalize, plain_text
 from monitor.ingest.parse import decode, parse
 from monitor.models import Feed, ParsedFeed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 URL = "https://feeds.example.org/asia/feed.xml"
 RSS = {"content-type": "application/rss+xml"}
 NOW = datetime(2025, 12, 4, tzinfo=UTC)

@@ -21,7 +21,7 @@ from monitor.match import regionfile, regions
 from monitor.match.regions import Gazetteer, load_gazetteer
 from monitor.match.textnorm import Script, boundary_ok, fold, term_script
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GAZETTEER_DATA = ROOT / "monitor" / "data" / "gazetteer"
 
 

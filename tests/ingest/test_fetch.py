@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from monitor.ingest.fetch import Fetcher, parse_retry_after, retry_delay
 from monitor.models import FeedState, FetchResult, FetchStatus, Settings
-from tests._feedserver import (
+from tests.support.feedserver import (
     FeedServer,
     Route,
     crowd,

@@ -1,4 +1,5 @@
-"""Same-story grouping (monitor/story.py): pure logic on hand-made entries in four languages,
+"""Same-story grouping (monitor/story/grouping.py): pure logic on hand-made entries in four
+languages,
 then on the demo feeds, whose answer key (monitor/data/demo/expected.yaml `story:`) says which
 items tell the same event. Expected: reworded wires, zh-CN/zh-TW and Japanese pairs merge;
 different stories that share names do not; the order of the input never matters."""

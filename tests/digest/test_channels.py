@@ -22,7 +22,7 @@ from monitor.models import (
     WebhookReceiver,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,5 +1,5 @@
 """The matching engine: a table of multilingual cases, scoring, scope, explanations, and property
-tests of the fast paths against a direct evaluation (`tests/_matchref.py`)."""
+tests of the fast paths against a direct evaluation (`tests/support/matchref.py`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from monitor.match.textnorm import (
     word_bytes,
 )
 from monitor.models import Feed, Item
-from tests._matchref import (
+from tests.support.matchref import (
     VOCAB,
     reference,
     reference_aliases,
@@ -302,7 +302,7 @@ def test_same_term_in_many_rules_is_one_key() -> None:
     assert [m.rule_id for m in found] == ["c"]
 
 
-# --- The fast paths against a direct evaluation (tests/_matchref.py) ----------------------
+# --- The fast paths against a direct evaluation (tests/support/matchref.py) ----------------------
 
 
 @settings(max_examples=300, deadline=None)

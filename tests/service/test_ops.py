@@ -23,10 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import REDACTED, Redactor, secret_names, secrets_named_in
 from monitor.service.metrics import new_matches
-from tests._feedserver import FeedServer, redirect, serve
-from tests._receivers import SmtpCatcher
-from tests._service import WAIT, RunningService
-from tests.test_poll import TWO
+from tests.ingest.test_poll import TWO
+from tests.support.feedserver import FeedServer, redirect, serve
+from tests.support.receivers import SmtpCatcher
+from tests.support.service import WAIT, RunningService
 
 RULE = (
     "rules:\n  - id: strait\n    title: Strait\n    severity: high\n"

@@ -1,4 +1,5 @@
-"""Rendering (monitor/render/): hand-made digests (tests/test_digest.py builds them) to bytes.
+"""Rendering (monitor/digest/render/): hand-made digests (tests/digest/test_arrange.py builds
+them) to bytes.
 Expected: an email that parses back with both parts, CJK intact, escaped feed text and only
 http(s) links; a deterministic Message-ID, boundary and body; a JSON body valid against
 docs/webhook-schema.json; a Slack body with `&<>` escaped."""
@@ -17,10 +18,10 @@ import jsonschema
 
 from monitor.digest.render import render_email, render_webhook
 from monitor.models import Receiver, WebhookReceiver
-from tests.test_digest import KOREA, QUAKE, TAIWAN, make_digest, make_entry, sample
+from tests.digest.test_arrange import KOREA, QUAKE, TAIWAN, make_digest, make_entry, sample
 
 NOW = datetime(2025, 12, 2, 0, 0, tzinfo=UTC)
-SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "webhook-schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "webhook-schema.json").read_text())
 SLACK = Receiver("chat", webhook=WebhookReceiver("https://hooks.example.org/s", format="slack"))
 
 

@@ -21,7 +21,7 @@ from monitor.ingest.feeds import (
 )
 from monitor.models import Feed, Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

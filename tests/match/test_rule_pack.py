@@ -33,9 +33,9 @@ from monitor.match.regions import Gazetteer, load_gazetteer
 from monitor.match.rules import Rule, load_rules, run_rule_tests
 from monitor.match.textnorm import Script, script_of
 from monitor.models import Feed, Item
-from tests.test_demo_data import TOPICS  # the demo's topic ids: each is a rule id
+from tests.demo.test_demo_data import TOPICS  # the demo's topic ids: each is a rule id
 
-ALERTS = Path(__file__).resolve().parents[1] / "rules" / "alerts"
+ALERTS = Path(__file__).resolve().parents[2] / "rules" / "alerts"
 DEMO: Traversable = resources.files("monitor") / "data" / "demo"
 NOW = datetime(2025, 12, 15, tzinfo=UTC)  # the morning after the demo week
 

@@ -14,7 +14,7 @@ from monitor.match.engine import Match
 from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed, FetchStatus, Item, Settings
 from monitor.store import Store
-from tests._feedserver import FeedServer, redirect, serve, status, with_etag
+from tests.support.feedserver import FeedServer, redirect, serve, status, with_etag
 
 SETTINGS = Settings(connect_timeout=2, read_timeout=1, total_timeout=3)
 

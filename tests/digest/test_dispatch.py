@@ -31,7 +31,7 @@ from monitor.match.ruleset import load_ruleset
 from monitor.models import FeedState, Item
 from monitor.store import Store
 from monitor.store.outbox import Outbox
-from tests._receivers import SmtpCatcher, WebhookCatcher, answer, stall
+from tests.support.receivers import SmtpCatcher, WebhookCatcher, answer, stall
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 ENV = {"HOOK_SECRET": SECRET}

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-from tests._feedserver import FeedServer, serve
-from tests._service import WAIT, RunningService
-from tests.test_poll import TWO, rss
+from tests.ingest.test_poll import TWO, rss
+from tests.support.feedserver import FeedServer, serve
+from tests.support.service import WAIT, RunningService
 
 
 def Service(rules: Path, db: Path) -> RunningService:
@@ -62,7 +62,7 @@ def test_run_polls_reloads_and_stops_cleanly(setup: tuple[FeedServer, Path, Path
 
 def test_sigterm_during_a_hanging_poll_exits_in_time(setup: tuple[FeedServer, Path, Path]) -> None:
     server, rules, db = setup
-    from tests._feedserver import stall
+    from tests.support.feedserver import stall
 
     write_feeds(rules, server.add("/hang.xml", stall()))
     service = Service(rules, db)
@@ -117,7 +117,7 @@ def test_rule_edits_reload_and_a_broken_rule_keeps_the_last_good_set(
 def test_an_immediate_route_is_delivered_by_the_running_service(
     setup: tuple[FeedServer, Path, Path],
 ) -> None:
-    from tests._receivers import SmtpCatcher
+    from tests.support.receivers import SmtpCatcher
 
     server, rules, db = setup
     alerts = rules / "alerts"

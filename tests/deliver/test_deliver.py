@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from monitor.deliver import SendResult, send_email, send_webhook
 from monitor.models import EmailReceiver, Rendered, SmtpServer, WebhookReceiver
-from tests._receivers import HOST, SmtpCatcher, WebhookCatcher, answer, stall
+from tests.support.receivers import HOST, SmtpCatcher, WebhookCatcher, answer, stall
 
 PASSWORD = "correct-horse-battery"
 SECRET = "whsec_" + base64.b64encode(b"a test key of thirty-two bytes!!").decode()

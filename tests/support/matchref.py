@@ -1,5 +1,5 @@
 """A slow, obvious evaluation of rules, and Hypothesis strategies for rules and texts in four
-scripts: what `tests/test_match.py` checks the matcher against.
+scripts: what `tests/match/test_engine.py` checks the matcher against.
 
 `reference` finds every occurrence of every folded term by brute force and keeps those that
 `textnorm.boundary_ok` accepts, phrases by `find_phrase`, NEAR by counting `token_starts`: no
