@@ -44,9 +44,10 @@ from itertools import accumulate
 import ahocorasick_rs
 
 from monitor.match.engine import Matcher
-from monitor.match.query import Term, parse_query
+from monitor.match.nodes import Term
+from monitor.match.query import parse_query
 from monitor.match.regions import load_gazetteer
-from monitor.match.rules import Rule, Score
+from monitor.match.rule import Rule, Score
 from monitor.match.textnorm import fold, has_cjk
 from monitor.models import Item
 

@@ -16,7 +16,7 @@ from monitor.digest.dispatch import collect, freeze_route, render, send_due
 from monitor.digest.render.email import email_part
 from monitor.errors import MonitorError
 from monitor.ingest.feeds import load_feeds
-from monitor.match.rules import Rule
+from monitor.match.rule import Rule
 from monitor.match.ruleset import load_ruleset
 from monitor.models import Feed, Rendered, Route
 from monitor.store.outbox import Outbox

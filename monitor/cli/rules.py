@@ -13,8 +13,8 @@ import click
 from monitor.cli.common import Paths, open_store, parse_since, pass_paths
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.ingest.feeds import load_feeds
-from monitor.match.engine import Match
-from monitor.match.rules import run_rule_tests
+from monitor.match.examples import run_rule_tests
+from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet, check_ruleset, load_ruleset
 from monitor.match.textnorm import fold
 from monitor.models import Feed, Item

@@ -27,8 +27,8 @@ import httpx
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from monitor.backoff import parse_retry_after
 from monitor.deliver.result import SendResult, one_line
-from monitor.ingest.fetch import parse_retry_after
 from monitor.models import USER_AGENT, Rendered, WebhookReceiver
 
 __all__ = ["send_webhook"]

@@ -24,12 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from monitor.backoff import retry_delay
 from monitor.deliver import SendResult, send_email, send_webhook
 from monitor.digest.channels import Channels
 from monitor.digest.render.email import render_email
 from monitor.digest.render.webhook import render_webhook
-from monitor.ingest.fetch import retry_delay
-from monitor.match.rules import Rule
+from monitor.match.rule import Rule
 from monitor.models import (
     SEVERITIES,
     Digest,

@@ -27,37 +27,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import socket
 import ssl
 import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.backoff import parse_retry_after
 from monitor.errors import FetchError
+from monitor.ingest.inflate import ENCODINGS, _Inflater
 from monitor.models import FeedState, FetchResult, FetchStatus, Settings
 
-__all__ = ["Fetcher", "parse_retry_after", "retry_delay"]
+__all__ = ["Fetcher"]
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
-# Only what _Inflater decodes: httpx would otherwise advertise br/zstd when those packages
-# happen to be installed, and we would receive bodies we cannot inflate under the cap.
-ENCODINGS = "gzip, deflate"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
 THROTTLED = frozenset({429, 503})
-MAX_DELAY = timedelta(hours=24)
-MIN_BACKOFF = timedelta(minutes=1)
 CHUNK = 64 * 1024
 
 STATUS_HINTS: Mapping[int, str] = {
@@ -67,7 +62,6 @@ STATUS_HINTS: Mapping[int, str] = {
 }
 
 _FAILURES = (FetchError, TimeoutError, httpx.HTTPError, httpx.InvalidURL, zlib.error)
-_RNG = random.Random()
 
 
 class Fetcher:
@@ -212,91 +206,6 @@ class _Chain:
         if moved and result.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED):
             return replace(result, permanent_url=self.url)
         return result
-
-
-class _Inflater:
-    """Decodes one Content-Encoding incrementally, never producing more than asked for."""
-
-    def __init__(self, feed_id: str, encoding: str) -> None:
-        self._encoding = encoding.strip().lower()
-        self._first = True
-        if self._encoding in ("", "identity"):
-            self._zlib = None
-        elif self._encoding in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif self._encoding == "deflate":
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
-        else:
-            raise FetchError(
-                f"the server sent the body encoded as {encoding!r}, which monitor cannot decode",
-                feed_id=feed_id,
-                hint=f"the server ignored Accept-Encoding: {ENCODINGS}",
-            )
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Inflate `data`, returning at most `limit` bytes (a full return means: over the cap)."""
-        if self._zlib is None:
-            return data[:limit]
-        if self._first and self._encoding == "deflate":
-            self._first = False
-            try:
-                return self._zlib.decompress(data, limit)
-            except zlib.error:
-                # "deflate" is meant to be zlib-wrapped, but some servers send a raw stream.
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._zlib.decompress(data, limit)
-
-    def finish(self) -> bytes:
-        if self._zlib is None:
-            return b""
-        if not self._zlib.eof:
-            raise zlib.error(f"the {self._encoding} body ends before the compressed stream does")
-        # Bytes after the end of the stream (padding, a second gzip member) are ignored, as
-        # browsers do: a feed body is one document.
-        return self._zlib.flush()
-
-
-def retry_delay(
-    consecutive_errors: int,
-    interval: timedelta,
-    retry_after: timedelta | None,
-    rng: random.Random | None = None,
-) -> timedelta:
-    """How long to wait before polling a failing feed again.
-
-    Exponential backoff with "equal jitter": after n errors the wait is uniform in
-    [c/2, c], c = b * 2**n capped at 24 h, where b is the feed's interval (at least a minute),
-    and never under b: a failing feed is never polled more often than a healthy one, and
-    feeds that failed together (one host down) spread out. Retry-After is a floor (capped too).
-    """
-    base = max(interval, MIN_BACKOFF)
-    if consecutive_errors <= 0:
-        delay = interval
-    else:
-        # A minute * 2**11 is already past the cap; clamping the exponent avoids overflow.
-        ceiling = min(base * 2 ** min(consecutive_errors, 12), MAX_DELAY)
-        low = min(max(ceiling / 2, base), ceiling)
-        seconds = (rng or _RNG).uniform(low.total_seconds(), ceiling.total_seconds())
-        delay = timedelta(seconds=seconds)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, MAX_DELAY)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
-    """Parse a Retry-After header (delay in seconds or an HTTP-date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when - (now or datetime.now(UTC)), timedelta(0))
 
 
 def _conditional(state: FeedState) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import NoReturn
 from xml.parsers import expat
 
 from monitor.errors import ConfigError
-from monitor.ingest.feeds import is_feed_url
+from monitor.ingest.feedcheck import is_feed_url
 from monitor.models import Feed
 
 MAX_FOLDER_DEPTH = 16  # deeper folders add no tags

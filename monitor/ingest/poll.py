@@ -22,11 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from monitor.backoff import retry_delay
 from monitor.errors import ParseError
-from monitor.ingest.fetch import Fetcher, retry_delay
+from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
-from monitor.match.engine import Match
+from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet
 from monitor.models import (
     CycleSummary,

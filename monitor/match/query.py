@@ -1,4 +1,4 @@
-"""The alert query language: tokenizer, recursive-descent parser, canonical printer.
+"""The alert query language: tokenizer and recursive-descent parser.
 
 Grammar (operators in capitals; precedence NOT > NEAR > AND > OR, adjacency means AND):
 
@@ -10,11 +10,11 @@ Grammar (operators in capitals; precedence NOT > NEAR > AND > OR, adjacency mean
     primary := "(" or ")" | ("title:" | "summary:") primary | "phrase" | word[*]
              | region:XX | feed:ID | tag:NAME | lang:xx
 
-The parser returns frozen dataclasses and raises only `QuerySyntaxError`, which knows the
+The parser returns `nodes` dataclasses and raises only `QuerySyntaxError`, which knows the
 column and renders the query with a caret under the problem. Beyond grammar it rejects what
 can never work as the user means it: a query (or an OR branch) that holds only by absence
 (`NOT film`), `AND`/`NOT`/scopes inside `NEAR`, fields on scopes, terms with no letters.
-`to_string` prints a canonical query that parses back to the same tree.
+`nodes.to_string` prints a canonical query that parses back to the same tree.
 """
 
 from __future__ import annotations
@@ -25,76 +25,28 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.errors import MonitorError
+from monitor.match.nodes import (
+    FIELDS,
+    And,
+    FeedScope,
+    Field,
+    Lang,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Region,
+    Scope,
+    Tag,
+    Term,
+    walk,
+)
 from monitor.match.textnorm import fold, split_words
 
-FieldName = Literal["title", "summary"]
-FIELDS: tuple[FieldName, ...] = ("title", "summary")
 SCOPES = ("region", "feed", "tag", "lang")
 MAX_NEAR = 1000
 _MAX_DEPTH = 64  # parentheses deeper than this are a mistake, and would exhaust the stack
-
-
-@dataclass(frozen=True)
-class Term:
-    text: str  # as written, without the trailing `*`
-    prefix: bool = False
-
-
-@dataclass(frozen=True)
-class Phrase:
-    text: str  # as written, without the quotes
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-@dataclass(frozen=True)
-class Near:
-    n: int
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Field:
-    name: FieldName
-    child: Node
-
-
-@dataclass(frozen=True)
-class Region:
-    code: str  # upper case
-
-
-@dataclass(frozen=True)
-class FeedScope:
-    id: str
-
-
-@dataclass(frozen=True)
-class Tag:
-    name: str
-
-
-@dataclass(frozen=True)
-class Lang:
-    code: str  # lower case; `zh` also matches `zh-TW`
-
-
-Node = Term | Phrase | And | Or | Not | Near | Field | Region | FeedScope | Tag | Lang
-Scope = Region | FeedScope | Tag | Lang
 
 
 class QuerySyntaxError(MonitorError):
@@ -401,64 +353,6 @@ def is_positional(node: Node) -> bool:
     return False
 
 
-def walk(node: Node) -> list[Node]:
-    """`node` and all its descendants, depth first."""
-    out = [node]
-    if isinstance(node, And | Or):
-        for child in node.children:
-            out.extend(walk(child))
-    elif isinstance(node, Not | Field):
-        out.extend(walk(node.child))
-    elif isinstance(node, Near):
-        out.extend(walk(node.left) + walk(node.right))
-    return out
-
-
 def parse_query(query: str) -> Node:
     """Parse `query` into a tree; raises QuerySyntaxError (and nothing else) on bad input."""
     return _Parser(query).parse()
-
-
-# --- printer --------------------------------------------------------------------------------
-
-
-def _prec(node: Node) -> int:
-    if isinstance(node, Or):
-        return 1
-    if isinstance(node, And):
-        return 2
-    if isinstance(node, Near):
-        return 3
-    return 4 if isinstance(node, Not) else 5
-
-
-def _wrap(node: Node, parens: bool) -> str:
-    text = to_string(node)
-    return f"({text})" if parens else text
-
-
-def to_string(node: Node) -> str:
-    """The canonical text of a query tree; `parse_query(to_string(t)) == t`."""
-    if isinstance(node, Or):
-        return " OR ".join(_wrap(c, _prec(c) <= 1) for c in node.children)
-    if isinstance(node, And):
-        return " AND ".join(_wrap(c, _prec(c) <= 2) for c in node.children)
-    if isinstance(node, Near):
-        left, right = (
-            _wrap(node.left, _prec(node.left) < 3),
-            _wrap(node.right, _prec(node.right) <= 3),
-        )
-        return f"{left} NEAR/{node.n} {right}"
-    if isinstance(node, Not):
-        return "NOT " + _wrap(node.child, _prec(node.child) < 4)
-    if isinstance(node, Field):
-        return f"{node.name}:" + _wrap(node.child, not isinstance(node.child, Term | Phrase))
-    if isinstance(node, Term):
-        return node.text + ("*" if node.prefix else "")
-    if isinstance(node, Phrase):
-        return f'"{node.text}"'
-    if isinstance(node, Region):
-        return f"region:{node.code}"
-    if isinstance(node, FeedScope):
-        return f"feed:{node.id}"
-    return f"tag:{node.name}" if isinstance(node, Tag) else f"lang:{node.code}"

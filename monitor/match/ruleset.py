@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.match.engine import Match, Matcher, Scan
+from monitor.match.engine import Matcher
 from monitor.match.regions import Gazetteer, load_gazetteer
-from monitor.match.rules import Rule, load_rules
+from monitor.match.rule import Match, Rule
+from monitor.match.rules import load_rules
+from monitor.match.scan import Scan
 from monitor.models import Feed, Item
 
 

@@ -1,1 +1,18 @@
-"""service"""
+"""The background service (`monitor run`): the scheduler that decides when polls and deliveries
+run, the health and metrics endpoint, logging with secret redaction and the instance lock.
+It calls the same stage functions as the CLI; it makes no requests and speaks no SQL itself.
+
+Entry points: `run_service` with `ServiceOptions`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitor.lazy import exports
+
+if TYPE_CHECKING:
+    from monitor.service.service import ServiceOptions, run_service
+
+__all__ = ["ServiceOptions", "run_service"]
+__getattr__ = exports(__name__, {"run_service": "service", "ServiceOptions": "service"})

@@ -40,12 +40,13 @@ from monitor.ingest.feeds import load_feeds
 from monitor.ingest.poll import Parser, poll_cycle, utcnow
 from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.models import CycleSummary, FetchStatus, Route
-from monitor.service.health import DatabaseProbe, Health, HealthServer
+from monitor.service.health import Health, HealthServer
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
 from monitor.store import Store
 from monitor.store.outbox import FrozenDigest, Outbox
+from monitor.store.probe import DatabaseProbe
 
 log = logging.getLogger("monitor.service")
 T = TypeVar("T")

@@ -1,4 +1,7 @@
-"""The store stage: the only module that speaks SQL.
+"""The store stage's `Store`: the one class that reads and writes the monitor database.
+
+Its helpers live beside it: `rows` (values and statements in and out of SQL), `filters`
+(the WHERE clause of a search), `errorhints` (what to tell the user when the file fails).
 
 One SQLite file in WAL mode holds what monitor remembers: feeds' HTTP cache keys and health
 (`feeds`), the items themselves (`items`, deduplicated per feed by guid), the regions each item
@@ -28,7 +31,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -37,10 +39,27 @@ from typing import Any
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
-from monitor.match.engine import Match
+from monitor.match.rule import Match
 from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoredItem, StoreResult
-from monitor.store.ftsquery import fts_query
+from monitor.store.errorhints import _hint, _is_environmental
+from monitor.store.filters import _filters
+from monitor.store.rows import (
+    _EDITABLE,
+    _INDEX_ITEM,
+    _INSERT_ITEM,
+    _ITEM_COLUMNS,
+    _PUT_STATE,
+    _STATE_COLUMNS,
+    _UPDATE_ITEM,
+    _UPSERT_MATCH,
+    _hits_json,
+    _new_id,
+    _row,
+    _state,
+    _stored,
+    _ts,
+)
 from monitor.store.schema import MIGRATION_NAMES, MIGRATIONS, run_sql
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
@@ -49,144 +68,10 @@ BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
 # the transaction that stores them (see ruleset.RuleSet.enrich).
 Enrich = Callable[[Item], tuple[Item, Sequence[Match]]]
 
-# --- values in and out -------------------------------------------------------------------
-
-
-def _ts(value: datetime | None) -> str | None:
-    """An aware datetime as fixed-width ISO-8601 UTC text, so text order is time order."""
-    if value is None:
-        return None
-    if value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: the store only takes aware UTC datetimes")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-_TIMES = {"published", "first_seen", "updated", "last_attempt", "last_success", "next_due"}
-# Columns named after the model fields: a field added to models.py without a migration adding
-# its column fails loudly at the first write instead of being silently dropped.
-_STATE_COLUMNS = tuple(f.name for f in fields(FeedState))
-_ITEM_COLUMNS = tuple(f.name for f in fields(Item))
-_EDITABLE = ("link", "title", "summary", "html", "author", "content_hash", "regions")
-
-
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-_PUT_STATE = (
-    _insert_sql("feeds", _STATE_COLUMNS)
-    + " ON CONFLICT (feed_id) DO UPDATE SET "
-    + (", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:]))
-)
-_INSERT_ITEM = _insert_sql("items", _ITEM_COLUMNS)
-_INDEX_ITEM = "INSERT INTO items_fts (rowid, title, summary) VALUES (?, ?, ?)"
-_UPDATE_ITEM = "UPDATE items SET {}, updated = ? WHERE id = ?".format(
-    ", ".join(f"{c} = ?" for c in _EDITABLE)
-)
-
-
-def _to_sql(value: object) -> object:
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, tuple):  # regions
-        return json.dumps(list(value))
-    return int(value) if isinstance(value, bool) else value
-
-
-def _from_sql(column: str, value: Any) -> Any:
-    if column in _TIMES and value is not None:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    if column == "regions":
-        return tuple(json.loads(value))
-    return bool(value) if column == "gone" else value
-
-
-def _row(obj: object, columns: Sequence[str]) -> tuple[object, ...]:
-    return tuple(_to_sql(getattr(obj, column)) for column in columns)
-
-
-def _new_id(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None  # set by every INSERT into a rowid table
-    return cursor.lastrowid
-
-
-def _state(row: dict[str, Any]) -> FeedState:
-    return FeedState(**{c: _from_sql(c, row[c]) for c in _STATE_COLUMNS})
-
-
-def _stored(row: dict[str, Any]) -> StoredItem:
-    item = Item(**{c: _from_sql(c, row[c]) for c in _ITEM_COLUMNS})
-    return StoredItem(id=row["id"], item=item, updated=_from_sql("updated", row["updated"]))
-
-
-# --- search syntax -----------------------------------------------------------------------
-
-
-_Filter = tuple[str, object]  # a WHERE clause fragment with one parameter
-
-
-def _filters(
-    query: str | None,
-    since: datetime | None,
-    feed_id: str | None,
-    region: str | None,
-    rule_id: str | None = None,
-) -> list[_Filter]:
-    candidates = [
-        ("items.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)", fts_query(query)),
-        ("items.published >= ?", _ts(since)),
-        ("items.feed_id = ?", feed_id),
-        (
-            "items.id IN (SELECT item_id FROM item_regions WHERE code = ?)",
-            region and region.upper(),
-        ),
-        ("items.id IN (SELECT item_id FROM matches WHERE rule_id = ?)", rule_id),
-    ]
-    return [(sql, value) for sql, value in candidates if value is not None]
-
-
-_UPSERT_MATCH = """INSERT INTO matches (item_id, rule_id, score, hits, matched_at)
-    VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (item_id, rule_id) DO UPDATE SET score = excluded.score, hits = excluded.hits"""
-
 
 def _enriched(enrich: Enrich, items: Sequence[Item]) -> tuple[list[Item], list[Sequence[Match]]]:
     pairs = [enrich(item) for item in items]
     return [item for item, _ in pairs], [matches for _, matches in pairs]
-
-
-def _hits_json(match: Match) -> str:
-    hits = [{"term": h.term, "field": h.field, "start": h.start, "end": h.end} for h in match.hits]
-    return json.dumps(hits, ensure_ascii=False)
-
-
-# --- errors ------------------------------------------------------------------------------
-
-_HINTS = (
-    ("not a database", "it is not a monitor database: point --db (or MONITOR_DB) elsewhere"),
-    ("malformed", "the file is damaged: restore a backup or move it away to start afresh"),
-    ("locked", "another monitor process kept the database busy; try again"),
-    ("full", "the disk is full: free some space or shorten the retention"),
-    ("readonly", "this user may not write the file: check its permissions and its directory's"),
-    ("unable to open", "check that the directory exists and that this user may write to it"),
-    ("permission denied", "check that this user may create and write files there"),
-)
-
-
-def _hint(exc: BaseException) -> str:
-    text = str(exc).lower()
-    for needle, hint in _HINTS:
-        if needle in text:
-            return hint
-    return "check the path given by --db (or MONITOR_DB)"
-
-
-def _is_environmental(exc: BaseException) -> bool:
-    """Whether an error comes from the file or the system rather than from a bug here."""
-    return isinstance(exc, OSError) or type(exc) in (
-        sqlite3.OperationalError,
-        sqlite3.DatabaseError,
-    )
 
 
 class Store:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.models import Rendered
-from monitor.store.core import Store, _ts
+from monitor.store.core import Store
+from monitor.store.rows import _ts
 
 ACTIVE = ("pending", "retrying")
 

@@ -25,8 +25,7 @@ import pytest
 
 from monitor.digest.channels import Channels, load_channels
 from monitor.digest.dispatch import freeze_route, send_due
-from monitor.match.engine import Hit, Match
-from monitor.match.rules import Rule
+from monitor.match.rule import Hit, Match, Rule
 from monitor.match.ruleset import load_ruleset
 from monitor.models import FeedState, Item
 from monitor.store import Store

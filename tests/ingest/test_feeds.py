@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
+from monitor.ingest.feedcheck import derive_feed_id
 from monitor.ingest.feeds import (
     FeedsFile,
-    derive_feed_id,
     format_duration,
     load_feeds,
     parse_duration,

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.ingest.fetch import Fetcher, parse_retry_after, retry_delay
+from monitor.backoff import parse_retry_after, retry_delay
+from monitor.ingest.fetch import Fetcher
 from monitor.models import FeedState, FetchResult, FetchStatus, Settings
 from tests.support.feedserver import (
     FeedServer,

@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ParseError
+from monitor.ingest.charset import decode
 from monitor.ingest.normalize import normalize, plain_text
-from monitor.ingest.parse import decode, parse
+from monitor.ingest.parse import parse
 from monitor.models import Feed, ParsedFeed
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from monitor.ingest.poll import Parser, is_due, poll_cycle
-from monitor.match.engine import Match
+from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed, FetchStatus, Item, Settings
 from monitor.store import Store

@@ -13,13 +13,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.match.engine import Hit, Match, Matcher
-from monitor.match.query import (
-    FIELDS,
-    Term,
-    parse_query,
-)
-from monitor.match.rules import Rule, Score, _score_term
+from monitor.match.engine import Matcher
+from monitor.match.nodes import FIELDS, Term
+from monitor.match.query import parse_query
+from monitor.match.reader import _score_term
+from monitor.match.rule import Hit, Match, Rule, Score
 from monitor.match.textnorm import (
     fold,
     fold_quick,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.match.query import (
+from monitor.match.nodes import (
     And,
     FeedScope,
     Field,
@@ -16,13 +16,12 @@ from monitor.match.query import (
     Not,
     Or,
     Phrase,
-    QuerySyntaxError,
     Region,
     Tag,
     Term,
-    parse_query,
     to_string,
 )
+from monitor.match.query import QuerySyntaxError, parse_query
 
 T = Term
 

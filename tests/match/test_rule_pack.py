@@ -29,8 +29,10 @@ from ruamel.yaml import YAML
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
 from monitor.match.engine import Matcher
+from monitor.match.examples import run_rule_tests
 from monitor.match.regions import Gazetteer, load_gazetteer
-from monitor.match.rules import Rule, load_rules, run_rule_tests
+from monitor.match.rule import Rule
+from monitor.match.rules import load_rules
 from monitor.match.textnorm import Script, script_of
 from monitor.models import Feed, Item
 from tests.demo.test_demo_data import TOPICS  # the demo's topic ids: each is a rule id

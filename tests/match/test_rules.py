@@ -8,8 +8,10 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.match.engine import Matcher
-from monitor.match.query import Phrase, Term
-from monitor.match.rules import Example, Rule, load_rule_file, load_rules, run_rule_tests
+from monitor.match.examples import run_rule_tests
+from monitor.match.nodes import Phrase, Term
+from monitor.match.rule import Example, Rule
+from monitor.match.rules import load_rule_file, load_rules
 
 # A complete, valid rule file: every field used once. Expected: one rule, no error.
 GOOD = """\

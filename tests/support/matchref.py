@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
-from monitor.match.query import (
+from monitor.match.nodes import (
     FIELDS,
     And,
     Field,
@@ -22,13 +22,12 @@ from monitor.match.query import (
     Not,
     Or,
     Phrase,
-    QuerySyntaxError,
     Region,
     Term,
-    parse_query,
     to_string,
 )
-from monitor.match.rules import Rule, Score
+from monitor.match.query import QuerySyntaxError, parse_query
+from monitor.match.rule import Rule, Score
 from monitor.match.textnorm import (
     Script,
     boundary_ok,

@@ -1,0 +1,86 @@
+"""The values of the match stage: an alert rule as loaded (`Rule`, with its `Score` and
+`Example`s) and what the engine reports when one matches (`Match`, with its `Hit`s).
+
+Plain frozen values at the bottom of `monitor.match`: the loader (`rules.py`) builds rules, the
+engine compiles them and returns matches, the example runner (`examples.py`) compares the two.
+All import them from here, and none needs another for them: no import circle.
+"""
+
+from __future__ import annotations
+
+import copyreg
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from monitor.match.nodes import FieldName, Node, Phrase, Term
+
+
+# Rules travel to the parse workers (see poll.Parser); `labels` is a read-only mapping proxy,
+# which pickle cannot handle by itself.
+def _read_only(mapping: dict[str, str]) -> MappingProxyType[str, str]:
+    return MappingProxyType(mapping)
+
+
+copyreg.pickle(MappingProxyType, lambda proxy: (_read_only, (dict(proxy),)))
+
+
+@dataclass(frozen=True)
+class Score:
+    """EMM-style weighted terms: the weights of the distinct terms present are added up."""
+
+    threshold: float
+    terms: tuple[tuple[Term | Phrase, float], ...]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One `tests:` example: a bare string is a title; a mapping can set every field."""
+
+    title: str
+    summary: str = ""
+    feed: str | None = None
+    tags: tuple[str, ...] = ()
+    lang: str | None = None
+    regions: tuple[str, ...] | None = None  # None: computed by the region tagger, if given
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: str = "medium"
+    query: str | None = None  # as written
+    tree: Node | None = None  # parsed `query`
+    score: Score | None = None
+    feeds: tuple[str, ...] = ()  # feed ids and `tag:NAME`
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    match_examples: tuple[Example, ...] = ()
+    no_match_examples: tuple[Example, ...] = ()
+    path: str = ""
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place a rule's term matched: offsets are in the folded text of `field`."""
+
+    term: str  # as the rule wrote it: `drill*`, `"Taiwan Strait"`
+    field: FieldName
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """A rule that matched an item, with what it saw so it can explain itself."""
+
+    rule_id: str
+    score: float  # 0 when the rule has no score block
+    hits: tuple[Hit, ...]
+
+    def explain(self) -> str:
+        """One line: the rule, its score and every hit, e.g. `r (score 5): PLA title@0-3`."""
+        hits = ", ".join(f"{h.term} {h.field}@{h.start}-{h.end}" for h in self.hits)
+        return f"{self.rule_id} (score {self.score:g}): {hits or 'no term hits'}"

@@ -1,0 +1,97 @@
+"""Values in and out of SQL: model objects to row tuples and back, and the SQL they go through.
+
+Kept apart from `core` so that the `Store` reads as what it does with the database, while the
+mechanical part (ISO-8601 timestamps, JSON columns, statements built from the model fields)
+lives here; `outbox` shares the timestamp format through `_ts`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.match.rule import Match
+from monitor.models import FeedState, Item, StoredItem
+
+# --- values in and out -------------------------------------------------------------------
+
+
+def _ts(value: datetime | None) -> str | None:
+    """An aware datetime as fixed-width ISO-8601 UTC text, so text order is time order."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store only takes aware UTC datetimes")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_TIMES = {"published", "first_seen", "updated", "last_attempt", "last_success", "next_due"}
+# Columns named after the model fields: a field added to models.py without a migration adding
+# its column fails loudly at the first write instead of being silently dropped.
+_STATE_COLUMNS = tuple(f.name for f in fields(FeedState))
+_ITEM_COLUMNS = tuple(f.name for f in fields(Item))
+_EDITABLE = ("link", "title", "summary", "html", "author", "content_hash", "regions")
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_PUT_STATE = (
+    _insert_sql("feeds", _STATE_COLUMNS)
+    + " ON CONFLICT (feed_id) DO UPDATE SET "
+    + (", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:]))
+)
+_INSERT_ITEM = _insert_sql("items", _ITEM_COLUMNS)
+_INDEX_ITEM = "INSERT INTO items_fts (rowid, title, summary) VALUES (?, ?, ?)"
+_UPDATE_ITEM = "UPDATE items SET {}, updated = ? WHERE id = ?".format(
+    ", ".join(f"{c} = ?" for c in _EDITABLE)
+)
+
+
+def _to_sql(value: object) -> object:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, tuple):  # regions
+        return json.dumps(list(value))
+    return int(value) if isinstance(value, bool) else value
+
+
+def _from_sql(column: str, value: Any) -> Any:
+    if column in _TIMES and value is not None:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if column == "regions":
+        return tuple(json.loads(value))
+    return bool(value) if column == "gone" else value
+
+
+def _row(obj: object, columns: Sequence[str]) -> tuple[object, ...]:
+    return tuple(_to_sql(getattr(obj, column)) for column in columns)
+
+
+def _new_id(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None  # set by every INSERT into a rowid table
+    return cursor.lastrowid
+
+
+def _state(row: dict[str, Any]) -> FeedState:
+    return FeedState(**{c: _from_sql(c, row[c]) for c in _STATE_COLUMNS})
+
+
+def _stored(row: dict[str, Any]) -> StoredItem:
+    item = Item(**{c: _from_sql(c, row[c]) for c in _ITEM_COLUMNS})
+    return StoredItem(id=row["id"], item=item, updated=_from_sql("updated", row["updated"]))
+
+
+_UPSERT_MATCH = """INSERT INTO matches (item_id, rule_id, score, hits, matched_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (item_id, rule_id) DO UPDATE SET score = excluded.score, hits = excluded.hits"""
+
+
+def _hits_json(match: Match) -> str:
+    hits = [{"term": h.term, "field": h.field, "start": h.start, "end": h.end} for h in match.hits]
+    return json.dumps(hits, ensure_ascii=False)
