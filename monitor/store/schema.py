@@ -135,3 +135,15 @@ def m006_outbox(db: Database) -> None:
         """CREATE TABLE disabled_receivers (
             receiver_id TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL)""",
     )
+
+
+@_migration
+def m007_history(db: Database) -> None:
+    # A match is history when its item was old news when monitor first saw it (published well
+    # before its feed's first poll, or older than the alert age): stored, searchable, shown by
+    # `rules test`, never delivered. `feeds.first_polled` anchors the first-poll grace.
+    run_sql(
+        db,
+        "ALTER TABLE matches ADD COLUMN history INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE feeds ADD COLUMN first_polled TEXT",
+    )
