@@ -29,6 +29,11 @@ class Settings:
     max_redirects: int = 5
     retention: timedelta = timedelta(days=90)
     user_agent: str = USER_AGENT
+    # Old news is stored and matched but never alerted on (its matches are "history"): an item
+    # published this long before its feed's first poll (the backlog of a feed just added)...
+    first_poll_grace: timedelta = timedelta(hours=1)
+    # ...or longer ago than this when it is first seen (a feed back after an outage).
+    alert_max_age: timedelta = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class Feed:
     regions: tuple[str, ...] = ()  # a hint: codes the feed is about
     interval: timedelta = DEFAULT_INTERVAL
     enabled: bool = True
+    # HTTP basic auth: the NAMES of the environment variables holding the login, never the
+    # login itself (feeds.yaml refuses a URL with user:password@). Read by ingest/fetch.
+    username_env: str | None = None
+    password_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class FeedState:
     last_error: str | None = None
     next_due: datetime | None = None
     gone: bool = False  # the server answered 410: never polled again until re-added
+    # The first poll of this feed (at this URL): what was published well before it is history.
+    first_polled: datetime | None = None
 
 
 class FetchStatus(StrEnum):
@@ -141,6 +152,7 @@ class StoreResult:
     updated: int = 0
     unchanged: int = 0
     matches: int = 0  # rule matches recorded for the new and updated items
+    history: int = 0  # of those, matches kept as history: old news, never delivered
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,7 @@ class PollOutcome:
     new: int = 0
     updated: int = 0
     matches: int = 0
+    history: int = 0  # matches kept as history (see Settings.first_poll_grace)
     error: str | None = None
     elapsed: float = 0.0
 
@@ -160,6 +173,8 @@ class PollOutcome:
 class CycleSummary:
     outcomes: tuple[PollOutcome, ...]
     elapsed: float
+    # Feeds left out because they are backing off after errors: (feed id, when they are due).
+    backing_off: tuple[tuple[str, datetime | None], ...] = ()
 
     def count(self, status: FetchStatus) -> int:
         return sum(1 for o in self.outcomes if o.status is status)
@@ -175,6 +190,15 @@ class CycleSummary:
     @property
     def matches(self) -> int:
         return sum(o.matches for o in self.outcomes)
+
+    @property
+    def history(self) -> int:
+        return sum(o.history for o in self.outcomes)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every feed polled failed (an error or gone): `monitor poll` exits 1."""
+        return bool(self.outcomes) and all(o.error for o in self.outcomes)
 
 
 @dataclass(frozen=True)
@@ -246,6 +270,9 @@ class Route:
     max_items: int = 50
     send_empty: bool = False
     give_up_after: timedelta = timedelta(hours=24)  # a digest failing this long is dead
+    # Items the receiver already got from another route: "reference" (one line) or "full".
+    repeat: str = "reference"
+    max_age: timedelta | None = None  # items published longer ago are never delivered
 
 
 @dataclass(frozen=True)
@@ -275,6 +302,15 @@ class DigestEntry:
 
 
 @dataclass(frozen=True)
+class SentBefore:
+    """An item the receiver already got in another digest: a digest only refers to it."""
+
+    entry: DigestEntry
+    sent: datetime  # when that digest was delivered (or frozen, while it is on its way)
+    digest_id: str
+
+
+@dataclass(frozen=True)
 class Digest:
     """What a route sends at one time, before rendering. `id` is stable across retries."""
 
@@ -282,10 +318,11 @@ class Digest:
     route: Route
     receiver: Receiver
     created: datetime
-    window_start: datetime | None  # the oldest match included (None when empty)
-    window_end: datetime
+    window_start: datetime | None  # the earliest item's published time (None when empty)
+    window_end: datetime  # the latest item's published time (`created` when empty)
     entries: tuple[DigestEntry, ...]
-    truncated: int = 0  # matches left for the next digest because of max_items
+    truncated: int = 0  # matches left for the route's next digest because of max_items
+    already: tuple[SentBefore, ...] = ()  # shown as one-line references (route.repeat)
 
 
 @dataclass(frozen=True)

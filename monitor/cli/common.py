@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -35,6 +36,30 @@ def open_store(paths: Paths) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+def parse_tz(text: str) -> tzinfo | None:
+    """`--tz Asia/Tokyo`, `--tz UTC`, or `local` (None: this machine's zone, `TZ`)."""
+    if text.strip().lower() == "local":
+        return None
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"unknown time zone {text!r}: give an IANA name such as Asia/Tokyo, UTC, or local",
+            param_hint="--tz",
+        ) from None
+
+
+# Times are shown in the reader's zone and always with it: a bare "08:00" from a UTC store
+# read as local time is how an alert gets missed by a few hours.
+tz_option = click.option(
+    "--tz",
+    "tz_name",
+    default="local",
+    show_default=True,
+    help="Time zone of the times shown: an IANA name (Asia/Tokyo), UTC, or local.",
+)
 
 
 def parse_since(text: str | None) -> datetime | None:

@@ -1,25 +1,36 @@
-"""`monitor digest preview/send/retry`: look at, send, and re-queue digests."""
+"""`monitor digest preview/send/show/retry/enable`: look at, send, and re-send digests."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import json
+import logging
 import os
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from monitor.cli import report
 from monitor.cli.common import Paths, open_store, pass_paths
 from monitor.digest.channels import Channels, load_channels
-from monitor.digest.dispatch import collect, freeze_route, render, send_due
+from monitor.digest.collect import collect
+from monitor.digest.dispatch import freeze_routes, render, send_due, send_now
 from monitor.digest.render.email import email_part
 from monitor.errors import MonitorError
 from monitor.ingest.feeds import load_feeds
 from monitor.match.rule import Rule
 from monitor.match.ruleset import load_ruleset
 from monitor.models import Feed, Rendered, Route
-from monitor.store.outbox import Outbox
+from monitor.store import Store
+from monitor.store.outbox import FrozenDigest, Outbox
+from monitor.store.routes import RouteHealth
+
+log = logging.getLogger("monitor.cli")
 
 
 @click.group()
@@ -77,11 +88,16 @@ def digest_preview(paths: Paths, route_id: str | None, html_file: Path | None) -
     with open_store(paths) as store:
         for route in pick_routes(channels, route_id):
             receiver = channels.receivers[route.receiver]
-            collected = collect(store, route, receiver, rules, feeds, now)
-            if collected is None:
+            try:
+                collected = collect(store, route, receiver, rules, feeds, now)
+                rendered = render(collected.digest) if collected else None
+            except Exception as error:  # one broken route must not hide the others
+                log.error("route %s: cannot build its digest", route.id, exc_info=error)
+                click.echo(f"== route {route.id} -> {receiver.id}: cannot build: {error}\n")
+                continue
+            if rendered is None:
                 click.echo(f"== route {route.id} -> {receiver.id}: nothing pending\n")
                 continue
-            rendered = render(collected.digest)
             click.echo(f"== route {route.id} -> {receiver.id}: {rendered.subject}\n")
             click.echo(text_part(rendered))
             html = html_part(rendered)
@@ -99,9 +115,13 @@ def digest_send(paths: Paths, route_id: str | None) -> None:
     channels, rules, feeds = load_all(paths)
     now = datetime.now(UTC)
     with open_store(paths) as store:
-        for route in pick_routes(channels, route_id):
-            frozen = freeze_route(store, route, channels, rules, feeds, now)
-            if frozen is None:
+        routes = pick_routes(channels, route_id)
+        built = {d.route_id for d in freeze_routes(store, routes, channels, rules, feeds, now)}
+        troubled = {t.route_id: t for t in RouteHealth(store).troubled()}
+        for route in routes:
+            if route.id in troubled:
+                click.echo(f"route {route.id}: {troubled[route.id].last_error}")
+            elif route.id not in built:
                 click.echo(f"route {route.id}: nothing pending")
         results = asyncio.run(send_due(store, channels, os.environ))
     failed = 0
@@ -113,17 +133,92 @@ def digest_send(paths: Paths, route_id: str | None) -> None:
         raise MonitorError(f"{failed} digests failed", hint="see `monitor status`")
 
 
+@digest.command("show")
+@click.argument("digest_id")
+@click.option("--raw", is_flag=True, help="Write the exact stored bytes (what is sent).")
+@click.option("--left-out", is_flag=True, help="List the matches it left for the next digest.")
+@pass_paths
+def digest_show(paths: Paths, digest_id: str, raw: bool, left_out: bool) -> None:
+    """Print a frozen digest: an email's headers and text, or a webhook's JSON body."""
+    with open_store(paths) as store:
+        frozen = Outbox(store).get(digest_id)
+        if frozen is None:
+            raise MonitorError(
+                f"no digest {digest_id!r}", hint="`monitor status` names failing digests"
+            )
+        if left_out:
+            _print_left_out(store, frozen)
+            return
+    if raw:
+        sys.stdout.buffer.write(frozen.body)
+        sys.stdout.buffer.flush()
+        return
+    click.echo(_status_line(frozen))
+    click.echo(_readable(frozen))
+
+
+def _status_line(frozen: FrozenDigest) -> str:
+    line = f"# digest {frozen.id}: route {frozen.route_id} -> {frozen.receiver_id}, "
+    line += f"{frozen.status}, {frozen.attempts} attempts"
+    return line + (f"; last error: {frozen.last_error}" if frozen.last_error else "")
+
+
+def _readable(frozen: FrozenDigest) -> str:
+    """An email's headers and plain-text part, or a webhook's body, indented if JSON."""
+    if frozen.kind != "email":
+        try:
+            return json.dumps(json.loads(frozen.body), ensure_ascii=False, indent=2)
+        except ValueError:
+            return frozen.body.decode("utf-8", "replace")
+    message = email.message_from_bytes(frozen.body, policy=email.policy.default)
+    headers = "\n".join(f"{name}: {value}" for name, value in message.items())
+    return f"{headers}\n\n{email_part(frozen.body, 'plain') or ''}"
+
+
+def _print_left_out(store: Store, frozen: FrozenDigest) -> None:
+    ids = Outbox(store).left_out(frozen.id)
+    if not ids:
+        click.echo(f"digest {frozen.id} left nothing out", err=True)
+        return
+    found = store.get_items(ids)
+    rules = store.matched_rules(ids)
+    for stored in found:
+        click.echo(report.item_lines(stored, rules.get(stored.id, [])))
+    if len(found) < len(ids):
+        gone = len(ids) - len(found)
+        click.echo(f"({gone} of them were removed since, by retention)", err=True)
+
+
 @digest.command("retry")
 @click.argument("digest_id")
 @pass_paths
 def digest_retry(paths: Paths, digest_id: str) -> None:
-    """Re-queue a dead digest (it is sent again, byte-identical, at the next send)."""
+    """Send a dead or retrying digest again now, byte-identical."""
+    channels = load_channels(paths.rules / "channels.yaml")
+    now = datetime.now(UTC)
     with open_store(paths) as store:
-        if not Outbox(store).requeue(digest_id):
-            raise MonitorError(
-                f"no dead digest {digest_id!r}", hint="`monitor status` lists dead digests"
-            )
-    click.echo(f"digest {digest_id} re-queued")
+        done = asyncio.run(send_now(store, channels, os.environ, digest_id, now))
+        frozen = Outbox(store).get(digest_id)
+    if done is None:
+        raise MonitorError(
+            f"digest {digest_id!r} {_why_not(frozen, now)}",
+            hint="`monitor status` lists dead and retrying digests",
+        )
+    _, result = done
+    if not result.ok:
+        after = f"{frozen.status}" if frozen else "failed"
+        raise MonitorError(f"digest {digest_id} failed again ({after}): {result.error}")
+    click.echo(f"digest {digest_id} delivered to {done[0].receiver_id}")
+
+
+def _why_not(frozen: FrozenDigest | None, now: datetime) -> str:
+    if frozen is None:
+        return "does not exist"
+    if frozen.leased_until and frozen.leased_until > now:
+        return "is being sent by another monitor process right now"
+    if frozen.status == "pending":
+        return "is pending: the next `monitor digest send` (or the service) sends it"
+    return f"is {frozen.status}: only a dead or retrying digest is sent again"
 
 
 @digest.command("enable")

@@ -17,17 +17,21 @@ from typing import Any
 import click
 
 from monitor.cli import report
-from monitor.cli.common import Paths, open_store, parse_since, pass_paths
+from monitor.cli.common import Paths, open_store, pass_paths
 from monitor.cli.digest import digest
+from monitor.cli.feeds import feeds
+from monitor.cli.items import items
 from monitor.cli.rules import rules
+from monitor.cli.run import route_schedules, run, schedule_lines, schedules_json, with_env_file
 from monitor.errors import MonitorError
-from monitor.ingest.feeds import FeedsFile, format_duration, load_feeds
-from monitor.ingest.opml import export_opml, import_opml
+from monitor.ingest.feeds import load_feeds
 from monitor.ingest.poll import poll_cycle, utcnow
 from monitor.match.ruleset import load_ruleset
 from monitor.models import PollOutcome
 from monitor.service.logs import FORMATS, setup_logging
+from monitor.store.details import match_totals
 from monitor.store.outbox import Outbox
+from monitor.store.routes import RouteHealth
 
 
 class MonitorGroup(click.Group):
@@ -75,51 +79,16 @@ def main(
     ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool, log_format: str
 ) -> None:
     """monitor: news alerts for people who must not miss a development in a crisis."""
+    if ctx.invoked_subcommand == "run" and not ctx.resilient_parsing:  # .env may set options
+        given = {"rules_dir": rules_dir, "db_path": db_path, "log_format": log_format}
+        got = with_env_file(ctx, given)
+        rules_dir, db_path, log_format = got["rules_dir"], got["db_path"], got["log_format"]
     # Secrets named in channels.yaml are redacted from every log line of every command.
     setup_logging(verbose=verbose, fmt=log_format, channels_file=rules_dir / "channels.yaml")
     ctx.obj = Paths(rules=rules_dir, db=db_path)
 
 
-# --- run / poll / demo ---------------------------------------------------------------------
-
-
-@main.command()
-@click.option(
-    "--tick", default=15.0, show_default=True, help="Seconds between checks for due feeds."
-)
-@click.option(
-    "--health-host",
-    envvar="MONITOR_HEALTH_HOST",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address of /healthz and /metrics (0.0.0.0 to let other hosts scrape them). "
-    "Env: MONITOR_HEALTH_HOST.",
-)
-@click.option(
-    "--health-port",
-    envvar="MONITOR_HEALTH_PORT",
-    default=8321,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port of /healthz and /metrics; 0 picks a free one (logged). Env: MONITOR_HEALTH_PORT.",
-)
-@pass_paths
-def run(paths: Paths, tick: float, health_host: str, health_port: int) -> None:
-    """Run the service in the foreground until SIGTERM or Ctrl-C; SIGHUP reloads rules/.
-
-    Serves GET /healthz and GET /metrics (Prometheus). One service per database: a second one
-    refuses to start; other commands keep working beside it.
-    """
-    from monitor.service.service import ServiceOptions, run_service
-
-    options = ServiceOptions(
-        rules_dir=paths.rules,
-        db_path=paths.db,
-        tick=tick,
-        health_host=health_host,
-        health_port=health_port,
-    )
-    run_service(options)
+# --- run (in cli/run.py) / poll / demo ------------------------------------------------------
 
 
 @main.command()
@@ -140,12 +109,18 @@ def poll(paths: Paths, force: bool, feed_ids: tuple[str, ...]) -> None:
                 feeds,
                 store,
                 config.settings,
-                force=force or bool(feed_ids),
+                force=True,  # every enabled feed now, whatever its interval
+                ignore_backoff=force,
                 ruleset=ruleset,
                 on_outcome=on_outcome,
             )
         )
-    click.echo(report.cycle(summary))
+        states = store.states()
+    click.echo(report.cycle(summary, utcnow()))
+    for line in report.not_polled(feeds, summary, states):
+        click.echo(line)
+    if summary.all_failed:
+        sys.exit(1)  # nothing could be polled: a cron job or script must notice
 
 
 @contextmanager
@@ -170,96 +145,6 @@ def demo(paths: Paths, out_dir: Path) -> None:
     run_demo(out_dir, paths.rules, echo=click.echo)
 
 
-# --- feeds ---------------------------------------------------------------------------------
-
-
-@main.group()
-def feeds() -> None:
-    """Manage the sources in feeds.yaml (comments and order are kept)."""
-
-
-@feeds.command("add")
-@click.argument("url")
-@click.option("--id", "feed_id", help="Feed id (default: derived from the URL).")
-@click.option("--title")
-@click.option("--tag", "tags", multiple=True, help="A tag (repeatable), usable as tag:NAME.")
-@click.option("--interval", help="How often to poll, e.g. 10m or 1h (default 15m).")
-@pass_paths
-def feeds_add(
-    paths: Paths,
-    url: str,
-    feed_id: str | None,
-    title: str | None,
-    tags: tuple[str, ...],
-    interval: str | None,
-) -> None:
-    """Add a feed URL."""
-    edit = FeedsFile.load(paths.feeds)
-    feed = edit.add(url, id=feed_id, title=title, tags=tags, interval=interval)
-    edit.save()
-    click.echo(f"added {feed.id}: {feed.url} (every {format_duration(feed.interval)})")
-
-
-@feeds.command("remove")
-@click.argument("feed_id")
-@pass_paths
-def feeds_remove(paths: Paths, feed_id: str) -> None:
-    """Remove a feed by id (its stored items are kept until retention removes them)."""
-    edit = FeedsFile.load(paths.feeds)
-    feed = edit.remove(feed_id)
-    edit.save()
-    with open_store(paths) as store:
-        store.forget_feed_state(feed.id)
-    click.echo(f"removed {feed.id}: {feed.url}")
-
-
-@feeds.command("list")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
-@pass_paths
-def feeds_list(paths: Paths, as_json: bool) -> None:
-    """List feeds with their health."""
-    config = load_feeds(paths.feeds)
-    with open_store(paths) as store:
-        states = store.states()
-    if as_json:
-        for feed in config.feeds:
-            click.echo(json.dumps(report.feed_json(feed, states.get(feed.id)), ensure_ascii=False))
-        return
-    click.echo(report.feeds_table(config.feeds, states, utcnow()))
-
-
-@feeds.command("import")
-@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@pass_paths
-def feeds_import(paths: Paths, opml_file: Path) -> None:
-    """Import feeds from an OPML file (folders become tags)."""
-    edit = FeedsFile.load(paths.feeds)
-    added, skipped = 0, 0
-    for entry in import_opml(opml_file.read_bytes(), str(opml_file)):
-        if edit.has_url(entry.url):
-            skipped += 1
-            continue
-        edit.add(entry.url, title=entry.title, tags=entry.tags)
-        added += 1
-    edit.save()
-    click.echo(f"imported {added} feeds from {opml_file} ({skipped} already present)")
-
-
-@feeds.command("export")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
-)
-@pass_paths
-def feeds_export(paths: Paths, output: Path | None) -> None:
-    """Export feeds as OPML 2.0."""
-    text = export_opml(load_feeds(paths.feeds).feeds, title="monitor feeds")
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}")
-
-
 # --- status / items ------------------------------------------------------------------------
 
 
@@ -272,68 +157,33 @@ def status(paths: Paths, as_json: bool) -> None:
     with open_store(paths) as store:
         states = store.states()
         total = store.count_items()
+        matches = match_totals(store)
         outbox = Outbox(store)
         deliveries = report.Deliveries(
             counts=outbox.counts(),
             troubled=outbox.recent(("retrying", "dead")),
             disabled=outbox.disabled(),
+            routes=RouteHealth(store).troubled(),
         )
+    schedules, routes_problem = route_schedules(paths, utcnow())
     if as_json:
         doc = {
             "items": total,
+            "matches": matches[0],
+            "history": matches[1],
             "feeds": [report.feed_json(f, states.get(f.id)) for f in config.feeds],
             "deliveries": report.deliveries_json(deliveries),
+            "routes": schedules_json(schedules),
         }
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
-    click.echo(report.status(config.feeds, states, total, utcnow()))
+    click.echo(report.status(config.feeds, states, total, utcnow(), matches))
     click.echo("\n" + report.deliveries(deliveries, utcnow()))
+    click.echo("\n" + schedule_lines(schedules, routes_problem))
 
 
-@main.group()
-def items() -> None:
-    """Look at stored items."""
-
-
-@items.command("search")
-@click.argument("query", required=False)
-@click.option("--since", help="Only items published within this long, e.g. 2d or 12h.")
-@click.option("--feed", "feed_id", help="Only items of this feed id.")
-@click.option("--region", help="Only items tagged with this region code, e.g. TW or KP.")
-@click.option("--rule", "rule_id", help="Only items this alert rule matched.")
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
-@pass_paths
-def items_search(
-    paths: Paths,
-    query: str | None,
-    since: str | None,
-    feed_id: str | None,
-    region: str | None,
-    rule_id: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """Full-text search of stored items (words ANDed, "quoted phrases"; any language)."""
-    with open_store(paths) as store:
-        found = store.search(
-            query,
-            since=parse_since(since),
-            feed_id=feed_id,
-            region=region,
-            rule_id=rule_id,
-            limit=limit,
-        )
-        rules = store.matched_rules([s.id for s in found])
-    for stored in found:
-        matched = rules.get(stored.id, [])
-        if as_json:
-            click.echo(json.dumps(report.item_json(stored, matched), ensure_ascii=False))
-        else:
-            click.echo(report.item_lines(stored, matched))
-    if not as_json and not found:
-        click.echo("no items found", err=True)
-
-
+main.add_command(run)
+main.add_command(feeds)
+main.add_command(items)
 main.add_command(rules)
 main.add_command(digest)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from monitor.ingest.feeds import format_duration as duration
 from monitor.models import CycleSummary, Feed, FeedState, FetchStatus, StoredItem
 from monitor.store.outbox import FrozenDigest
+from monitor.store.routes import RouteTrouble
 
 ERROR_WIDTH = 70
 
@@ -47,21 +48,44 @@ def health(feed: Feed, state: FeedState | None) -> str:
     return "ok"
 
 
-def cycle(summary: CycleSummary) -> str:
+def cycle(summary: CycleSummary, now: datetime) -> str:
     """The one-screen summary `monitor poll` prints."""
     lines = [
         f"polled {len(summary.outcomes)} feeds in {summary.elapsed:.1f} s: "
         f"{summary.count(FetchStatus.OK)} ok, "
         f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
         f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone",
-        f"items: {summary.new} new, {summary.updated} updated; {summary.matches} rule matches",
+        f"items: {summary.new} new, {summary.updated} updated; {summary.matches} rule matches, "
+        f"{summary.history} kept as history (old news: never alerted)",
     ]
     failures = [o for o in summary.outcomes if o.error]
     for o in sorted(failures, key=lambda o: o.feed_id)[:15]:
         lines.append(f"  ! {o.feed_id}: {_clip(o.error or '')}")
     if len(failures) > 15:
         lines.append(f"  ... and {len(failures) - 15} more failed feeds (see `monitor status`)")
+    for feed_id, due in summary.backing_off:
+        when = ago(due, now) if due and due > now else "at the next cycle"
+        lines.append(f"  - {feed_id}: backing off after errors, next try {when}")
+    if summary.backing_off:
+        lines.append("  (`monitor poll --force` polls them now)")
     return "\n".join(lines)
+
+
+def not_polled(
+    feeds: Sequence[Feed], summary: CycleSummary, states: Mapping[str, FeedState]
+) -> list[str]:
+    """Why the feeds a cycle neither polled nor reported as backing off were left out."""
+    seen = {o.feed_id for o in summary.outcomes} | {f for f, _ in summary.backing_off}
+    lines = []
+    for feed in feeds:
+        state = states.get(feed.id)
+        if feed.id in seen:
+            continue
+        if not feed.enabled:
+            lines.append(f"  - {feed.id}: disabled (enabled: false in feeds.yaml)")
+        elif state is not None and state.gone:
+            lines.append(f"  - {feed.id}: gone (HTTP 410); remove and re-add it to try again")
+    return lines
 
 
 def _clip(text: str, width: int = ERROR_WIDTH) -> str:
@@ -97,8 +121,13 @@ def feeds_table(feeds: Sequence[Feed], states: Mapping[str, FeedState], now: dat
 
 
 def status(
-    feeds: Sequence[Feed], states: Mapping[str, FeedState], total_items: int, now: datetime
+    feeds: Sequence[Feed],
+    states: Mapping[str, FeedState],
+    total_items: int,
+    now: datetime,
+    matches: tuple[int, int] = (0, 0),
 ) -> str:
+    """The feeds table under one line of totals; `matches` is (all, kept as history)."""
     rows = [["FEED", "HEALTH", "LAST POLL", "LAST OK", "NEXT", "LAST ERROR"]]
     for feed in feeds:
         state = states.get(feed.id)
@@ -114,6 +143,7 @@ def status(
         )
     failing = sum(1 for f in feeds if health(f, states.get(f.id)).startswith(("failing", "gone")))
     head = f"{len(feeds)} feeds ({failing} failing or gone), {total_items} items stored"
+    head += f", {matches[0]} rule matches ({matches[1]} kept as history: old news, never alerted)"
     return head + "\n\n" + _table(rows) if feeds else head
 
 
@@ -139,7 +169,15 @@ def feed_json(feed: Feed, state: FeedState | None) -> dict[str, Any]:
     }
 
 
-def item_json(stored: StoredItem, rules: Sequence[str] = ()) -> dict[str, Any]:
+def stamp(when: datetime, tz: tzinfo | None) -> str:
+    """A time for people, with its zone: `2025-12-02 17:00+09:00`. `tz` None is the local
+    time zone of this machine (`TZ`), at that date: daylight saving time is respected."""
+    return when.astimezone(tz).isoformat(sep=" ", timespec="minutes")
+
+
+def item_json(
+    stored: StoredItem, rules: Sequence[str] = (), tz: tzinfo | None = None
+) -> dict[str, Any]:
     item = stored.item
     return {
         "id": stored.id,
@@ -149,17 +187,16 @@ def item_json(stored: StoredItem, rules: Sequence[str] = ()) -> dict[str, Any]:
         "summary": item.summary,
         "link": item.link,
         "lang": item.lang,
-        "published": item.published.isoformat(),
-        "first_seen": item.first_seen.isoformat(),
+        "published": item.published.astimezone(tz).isoformat(),
+        "first_seen": item.first_seen.astimezone(tz).isoformat(),
         "regions": list(item.regions),
         "rules": list(rules),
     }
 
 
-def item_lines(stored: StoredItem, rules: Sequence[str] = ()) -> str:
+def item_lines(stored: StoredItem, rules: Sequence[str] = (), tz: tzinfo | None = None) -> str:
     item = stored.item
-    when = item.published.strftime("%Y-%m-%d %H:%M")
-    lines = [f"[{stored.id}] {when}  {item.feed_id}  {item.title}"]
+    lines = [f"[{stored.id}] {stamp(item.published, tz)}  {item.feed_id}  {item.title}"]
     tags = ", ".join(item.regions) or "-"
     lines.append(f"      regions: {tags}" + (f"; rules: {', '.join(rules)}" if rules else ""))
     if item.link:
@@ -172,6 +209,7 @@ class Deliveries:
     counts: Mapping[str, int]  # digests by status
     troubled: Sequence[FrozenDigest]  # recent retrying and dead digests
     disabled: Mapping[str, str]  # receiver id -> why
+    routes: Sequence[RouteTrouble] = ()  # routes whose digest could not be built
 
 
 def deliveries(d: Deliveries, now: datetime) -> str:
@@ -188,6 +226,12 @@ def deliveries(d: Deliveries, now: datetime) -> str:
         lines.append("  (re-queue a dead digest with `monitor digest retry ID`)")
     for receiver, why in sorted(d.disabled.items()):
         lines.append(f"  receiver {receiver} disabled: {_clip(why, 60)}")
+    for trouble in d.routes:
+        lines.append(
+            f"  route {trouble.route_id}: digest not built ({trouble.failures} "
+            f"failure{'s' if trouble.failures != 1 else ''}, first {ago(trouble.since, now)}, "
+            f"next try {ago(trouble.retry_at, now)}): {_clip(trouble.last_error, 60)}"
+        )
     return "\n".join(lines)
 
 
@@ -207,4 +251,14 @@ def deliveries_json(d: Deliveries) -> dict[str, Any]:
             for x in d.troubled
         ],
         "disabled_receivers": dict(d.disabled),
+        "failing_routes": [
+            {
+                "route": t.route_id,
+                "failures": t.failures,
+                "since": _iso(t.since),
+                "next_attempt": _iso(t.retry_at),
+                "last_error": t.last_error,
+            }
+            for t in d.routes
+        ],
     }

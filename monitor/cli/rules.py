@@ -11,11 +11,11 @@ from typing import Any, TextIO
 import click
 
 from monitor.cli.common import Paths, open_store, parse_since, pass_paths
+from monitor.cli.preflight import Report, check_rules_dir
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.ingest.feeds import load_feeds
-from monitor.match.examples import run_rule_tests
 from monitor.match.rule import Match
-from monitor.match.ruleset import RuleSet, check_ruleset, load_ruleset
+from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.match.textnorm import fold
 from monitor.models import Feed, Item
 
@@ -26,27 +26,42 @@ def rules() -> None:
 
 
 @rules.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: problems and a summary.")
 @pass_paths
-def rules_check(paths: Paths) -> None:
-    """Validate every file under rules/ and run each rule's tests; exit 1 on any error."""
-    errors: list[ConfigError] = []
-    try:
-        load_feeds(paths.feeds)
-    except ConfigError as error:
-        errors.append(error)
-    ruleset, rule_errors = check_ruleset(paths.rules)
-    errors.extend(rule_errors)
-    for problem in errors:
-        click.echo(f"error: {problem}", err=True)
-    failures = run_rule_tests(ruleset.rules, ruleset.matcher, ruleset.tag) if ruleset else []
-    for failure in failures:
-        click.echo(f"fail: {failure}", err=True)
-    if errors or failures:
-        click.echo(f"{len(errors)} errors, {len(failures)} failing examples", err=True)
+def rules_check(paths: Paths, as_json: bool) -> None:
+    """Validate every file under rules/ and run each rule's tests; exit 1 on any error.
+
+    Checks feeds.yaml, regions.yaml, alerts/*.yaml and channels.yaml; warnings (likely
+    mistakes that still load) do not fail the check.
+    """
+    report = check_rules_dir(paths.rules, datetime.now(UTC).date())
+    if as_json:
+        doc = {"problems": [p.json() for p in report.problems], "summary": report.summary()}
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        show_check(report)
+    if report.count("error"):
         sys.exit(1)
-    assert ruleset is not None
-    examples = sum(len(r.match_examples) + len(r.no_match_examples) for r in ruleset.rules)
-    click.echo(f"ok: {len(ruleset.rules)} rules, {examples} examples pass")
+
+
+def show_check(report: Report) -> None:
+    """Problems on stderr, one each; muted rules and the verdict on stdout."""
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    for rule in report.muted:
+        click.echo(f"muted: rule {rule.id} until {rule.mute_until} ({rule.path}:{rule.line})")
+    summary = report.summary()
+    warnings = f", {summary['warnings']} warnings" if summary["warnings"] else ""
+    if not summary["ok"]:
+        errors = f"{summary['errors']} errors, {summary['failing_examples']} failing examples"
+        click.echo(errors + warnings, err=True)
+        return
+    states = [f"{len(summary['disabled'])} disabled", f"{len(summary['muted'])} muted"]
+    states = [s for s in states if not s.startswith("0 ")]
+    detail = f" ({', '.join(states)})" if states else ""
+    click.echo(
+        f"ok: {summary['rules']} rules{detail}, {summary['examples']} examples pass{warnings}"
+    )
 
 
 @rules.command("test")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import permutations
 
-__all__ = ["SendResult", "one_line"]
+__all__ = ["REDACTED", "SendResult", "echo_forms", "one_line"]
 
 MAX_ERROR = 300  # an error is one line in `monitor status`; a server's essay is cut
+REDACTED = "[redacted]"  # the same mark the logs use, so a reader learns one word
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,28 @@ class SendResult:
         return cls(ok=False, retry=False, error=error, gone=gone)
 
 
+def echo_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as a server may quote it back: as is, and in the base64 that SMTP AUTH
+    sends (LOGIN sends each value alone, PLAIN sends "\\0user\\0password"; a server refusing
+    a login may echo the line it got). Pairs are taken both ways round: a caller that only
+    knows the values cannot tell the user name from the password."""
+    values = sorted({s for s in secrets if s})
+    pairs = [f"\0{user}\0{password}" for user, password in permutations(values, 2)]
+    encoded = [_b64(text) for text in (*values, *pairs)]
+    # Base64 of a short value is short too: keep only forms long enough to be a secret.
+    return [*values, *(e for e in encoded if len(e.rstrip("=")) >= 4)]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
 def one_line(text: str, secrets: Iterable[str] = ()) -> str:
     """Collapse whitespace, hide every secret, and cut to a length `monitor status` can show."""
-    for secret in secrets:
+    # Longest first, so a form containing another is hidden whole.
+    for secret in sorted(set(secrets), key=len, reverse=True):
         # Short values would blank out ordinary words; nobody uses a 3-character password.
         if len(secret) >= 4:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, REDACTED)
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."

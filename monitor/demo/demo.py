@@ -3,7 +3,9 @@
 The bundled outlets (monitor/data/demo/) are served by a small HTTP server on a port the OS
 picks, with ETag and Last-Modified so the second poll shows conditional GET at work. The demo
 writes its own rules folder (`<dir>/demo/rules/feeds.yaml`, pointing at that server) and
-database (`<dir>/demo.db`), so every other command can be tried on the result.
+database (`<dir>/demo.db`), so every other command can be tried on the result. Its alert rules
+are the user's (`--rules`), or the default pack installed with monitor when there are none, so
+the demo works from any directory.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-import logging
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +40,19 @@ from monitor.models import CycleSummary, Feed, Settings
 from monitor.store import Store
 
 Echo = Callable[[str], None]
-LOG = logging.getLogger("monitor.demo")
 DEMO_SETTINGS = Settings(connect_timeout=2.0, read_timeout=5.0, total_timeout=10.0)
+# The first day of the bundled crisis week (monitor/data/demo/README.md).
+DEMO_WEEK_START = datetime(2025, 11, 20, tzinfo=UTC)
 # A fixed validator date: the bundled files never change while the demo runs.
 LAST_MODIFIED = email.utils.formatdate(1765000000, usegmt=True)
+
+
+def demo_settings(now: datetime) -> Settings:
+    """The demo's fetch settings. Its sample week lies in the past, and a real first poll keeps
+    old news as history (stored, never sent): the demo counts the whole week as fresh, so that
+    it can show alerts being delivered whenever it runs."""
+    fresh = now - DEMO_WEEK_START + timedelta(days=1)
+    return replace(DEMO_SETTINGS, first_poll_grace=fresh, alert_max_age=fresh)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Outlet:
     tags: tuple[str, ...]
     regions: tuple[str, ...]
     interval: str
+    broken: str | None = None  # why this outlet is broken on purpose
 
     @property
     def etag(self) -> str:
@@ -74,6 +86,7 @@ def load_outlets() -> list[Outlet]:
             tags=tuple(o.get("tags", ())),
             regions=tuple(o.get("regions", ())),
             interval=str(o.get("interval", "15m")),
+            broken=o.get("broken"),
         )
         for o in spec["outlets"]
     ]
@@ -144,7 +157,10 @@ class DemoResult:
     total: int
     per_rule: dict[str, int]
     per_region: dict[str, int]
-    saved: tuple[Path, ...] = ()  # what the local receivers got, written to files
+    # What the local receivers got, written to files, each with a note ("" or a webhook's
+    # signature check).
+    saved: tuple[tuple[Path, str], ...] = ()
+    broken: Mapping[str, str] = field(default_factory=dict)  # outlet id -> why, on purpose
 
 
 CHANNELS = """\
@@ -172,17 +188,28 @@ routes:
 """
 
 
-def copy_rules(source: Path, target: Path) -> int:
-    """The user's alert rules and region overrides, copied for the demo; how many rule files."""
+def copy_rules(source: Path, target: Path) -> tuple[int, str]:
+    """The user's alert rules and region overrides, copied for the demo, or the rule pack
+    installed with monitor when `source` has no rules (the demo run from any directory):
+    (how many rule files, where they came from)."""
     (target / "alerts").mkdir(parents=True, exist_ok=True)
     for old in (target / "alerts").glob("*.yaml"):
         old.unlink()
-    files = sorted((source / "alerts").glob("*.yaml"))
+    files: Sequence[Traversable] = sorted((source / "alerts").glob("*.yaml"))
+    origin = str(source / "alerts")
+    if not files:
+        pack = resources.files("monitor") / "data" / "rules" / "alerts"
+        files = sorted((f for f in pack.iterdir() if f.name.endswith(".yaml")), key=_name)
+        origin = f"the default rule pack installed with monitor ({origin} has none)"
     for file in files:
-        shutil.copyfile(file, target / "alerts" / file.name)
+        (target / "alerts" / file.name).write_bytes(file.read_bytes())
     if (source / "regions.yaml").exists():
         shutil.copyfile(source / "regions.yaml", target / "regions.yaml")
-    return len(files)
+    return len(files), origin
+
+
+def _name(file: Traversable) -> str:
+    return file.name
 
 
 def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
@@ -191,16 +218,18 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
     db_path = out_dir / "demo.db"
     for stale in (db_path, db_path.with_suffix(".db-wal"), db_path.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)  # a demo always starts from an empty database
-    rule_files = copy_rules(rules_source, rules_dir)
+    rule_files, origin = copy_rules(rules_source, rules_dir)
     ruleset = load_ruleset(rules_dir)
-    echo(f"{len(ruleset.rules)} alert rules from {rule_files} files in {rules_source / 'alerts'}")
+    echo(f"{len(ruleset.rules)} alert rules from {rule_files} files in {origin}")
+    settings = demo_settings(datetime.now(UTC))
     with serve(outlets) as base:
         write_feeds_yaml(rules_dir / "feeds.yaml", outlets, base)
         feeds = load_feeds(rules_dir / "feeds.yaml").feeds
-        echo(f"serving {len(outlets)} sample outlets on {base}")
+        broken = {o.id: o.broken for o in outlets if o.broken}
+        echo(f"serving {len(outlets)} sample outlets on {base} ({len(broken)} broken on purpose)")
         with Store(db_path) as store:
-            cold = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, ruleset=ruleset))
-            warm = asyncio.run(poll_cycle(feeds, store, DEMO_SETTINGS, force=True, ruleset=ruleset))
+            cold = asyncio.run(poll_cycle(feeds, store, settings, ruleset=ruleset))
+            warm = asyncio.run(poll_cycle(feeds, store, settings, force=True, ruleset=ruleset))
             saved = deliver(store, rules_dir, ruleset, feeds, out_dir / "demo")
             result = DemoResult(
                 cold=cold,
@@ -210,13 +239,14 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
                 per_rule=store.match_counts(),
                 per_region=store.region_counts(),
                 saved=saved,
+                broken=broken,
             )
     _print_report(echo, result, ruleset, rules_dir, db_path)
 
 
 def deliver(
     store: Store, rules_dir: Path, ruleset: RuleSet, feeds: Sequence[Feed], folder: Path
-) -> tuple[Path, ...]:
+) -> tuple[tuple[Path, str], ...]:
     """Digests of every route to a local SMTP server and webhook receiver; saves what came."""
     secret = new_secret()
     with DemoSmtp() as smtp, DemoWebhook(secret) as hook:
@@ -231,7 +261,10 @@ def deliver(
     return save_received(folder, smtp.messages, hook.hooks)
 
 
-def save_received(folder: Path, mails: Sequence[bytes], hooks: Sequence[Hook]) -> tuple[Path, ...]:
+def save_received(
+    folder: Path, mails: Sequence[bytes], hooks: Sequence[Hook]
+) -> tuple[tuple[Path, str], ...]:
+    """Write what the receivers got; each file with a note for the summary."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in [
         *folder.glob("digest-*.eml"),
@@ -239,19 +272,18 @@ def save_received(folder: Path, mails: Sequence[bytes], hooks: Sequence[Hook]) -
         *folder.glob("webhook-*.json"),
     ]:
         old.unlink()
-    saved = []
+    saved: list[tuple[Path, str]] = []
     for n, raw in enumerate(mails, start=1):
-        saved.append(folder / f"digest-{n}.eml")
-        saved[-1].write_bytes(raw)
+        (folder / f"digest-{n}.eml").write_bytes(raw)
+        saved.append((folder / f"digest-{n}.eml", ""))
         html = email_part(raw, "html")
         if html is not None:
-            saved.append(folder / f"digest-{n}.html")
-            saved[-1].write_text(html, encoding="utf-8")
+            (folder / f"digest-{n}.html").write_text(html, encoding="utf-8")
+            saved.append((folder / f"digest-{n}.html", ""))
     for n, hook in enumerate(hooks, start=1):
-        saved.append(folder / f"webhook-{n}.json")
-        saved[-1].write_bytes(hook.body)
+        (folder / f"webhook-{n}.json").write_bytes(hook.body)
         state = "signature verified" if hook.verified else "SIGNATURE INVALID"
-        LOG.info("webhook %s: %s", hook.headers.get("webhook-id"), state)
+        saved.append((folder / f"webhook-{n}.json", state))
     return tuple(saved)
 
 
@@ -259,9 +291,9 @@ def _print_report(
     echo: Echo, result: DemoResult, ruleset: RuleSet, rules_dir: Path, db_path: Path
 ) -> None:
     echo("\nfirst poll (empty database):")
-    echo(_indent(cycle(result.cold)))
+    echo(_indent(_cycle(result.cold, result.broken)))
     echo("second poll (nothing changed: conditional GET, no parsing):")
-    echo(_indent(cycle(result.warm)))
+    echo(_indent(_cycle(result.warm, result.broken)))
     by_lang = ", ".join(f"{lang} {n}" for lang, n in sorted(result.langs.items()))
     echo(f"\n{result.total} items stored in {db_path} ({by_lang})")
     echo("\nitems matched per alert rule:")
@@ -272,8 +304,8 @@ def _print_report(
     echo("  " + ", ".join(f"{code} {n}" for code, n in top))
     if result.saved:
         echo("\ndigests delivered to the local SMTP server and webhook receiver, saved as:")
-        for path in result.saved:
-            echo(f"  {path}")
+        for path, note in result.saved:
+            echo(f"  {path} ({note})" if note else f"  {path}")
     opts = f"--rules {rules_dir} --db {db_path}"
     echo("\nlook at the results:")
     echo(f"  monitor {opts} status")
@@ -282,6 +314,19 @@ def _print_report(
     echo(f"  monitor {opts} items search --rule korea-missiles")
     echo(f"  monitor {opts} items search --region KP --json")
     echo(f"  monitor {opts} rules test --since 365d --rule china-japan-row")
+
+
+def _cycle(summary: CycleSummary, broken: Mapping[str, str]) -> str:
+    """`monitor poll`'s summary, with each failure in full (the poll summary clips them to a
+    line: here they are what the reader should see) and the outlets broken on purpose saying
+    so."""
+    errors = {o.feed_id: o.error for o in summary.outcomes if o.error}
+    counts = replace(summary, outcomes=tuple(replace(o, error=None) for o in summary.outcomes))
+    lines = [cycle(counts, datetime.now(UTC))]
+    for feed_id, error in sorted(errors.items()):
+        why = f" (broken on purpose: {broken[feed_id]})" if feed_id in broken else ""
+        lines.append(f"  ! {feed_id}{why}: {' '.join(error.split())}")
+    return "\n".join(lines)
 
 
 def _indent(text: str) -> str:

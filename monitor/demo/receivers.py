@@ -8,6 +8,7 @@ package, as a real receiver would.
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import socket
 import threading
@@ -21,6 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 HOST = "127.0.0.1"
+SMTP_LOGGER = "mail.log"  # aiosmtpd's logger
 
 
 def new_secret() -> str:
@@ -46,25 +48,40 @@ class _Mailbox:
 
 
 class DemoSmtp:
-    """An SMTP server that accepts everything and keeps the raw messages."""
+    """An SMTP server that accepts everything and keeps the raw messages.
+
+    aiosmtpd logs every connection and command at INFO on the `mail.log` logger; while this
+    server runs, that logger only passes warnings, so the demo's output is its own summary.
+    """
 
     def __init__(self) -> None:
         self.port = _free_port()
         self._mailbox = _Mailbox()
         self._controller = Controller(self._mailbox, hostname=HOST, port=self.port)
+        self._log = logging.getLogger(SMTP_LOGGER)
+        self._log_level = self._log.level
 
     @property
     def messages(self) -> list[bytes]:
         return self._mailbox.messages
 
     def __enter__(self) -> DemoSmtp:
-        self._controller.start()
+        self._log_level = self._log.level
+        self._log.setLevel(logging.WARNING)
+        try:
+            self._controller.start()
+        except BaseException:
+            self._log.setLevel(self._log_level)
+            raise
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._controller.stop()
+        try:
+            self._controller.stop()
+        finally:
+            self._log.setLevel(self._log_level)
 
 
 @dataclass(frozen=True)

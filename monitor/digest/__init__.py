@@ -2,8 +2,9 @@
 matches, arranging and rendering them to bytes, freezing them in the outbox and handing them to
 `deliver`. It touches the database only through `store` and sends only through `deliver`.
 
-Entry points: `load_channels`, `freeze_route` and `send_due` (dispatch), `arrange`,
-`render_email` / `render_webhook`.
+Entry points: `load_channels`, `collect` (what a route's digest takes), `freeze_routes` /
+`freeze_route`, `send_due` and `send_now` (dispatch), `arrange`, `render_email` /
+`render_webhook` (which clean feed text first: `render.clean`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@
 3. Sorting: entries by severity (critical first), then time (newest first), then item id;
    groups by their first entry the same way, then by key.
 
-`subject` summarises a digest in one bounded line: the count and the top topics (rules).
+`subject` summarises a digest in one bounded line: the count of entries (stories, as the
+group headings count them) and, for up to `HEADLINES` entries, their headlines, else the top
+topics (rules).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from monitor.models import SEVERITIES, Digest, DigestEntry, RuleRef
 from monitor.story.grouping import story_groups
 
 SUBJECT_MAX = 120  # characters: mail clients cut subjects near here anyway
+HEADLINES = 3  # a digest of this many entries or fewer is named by its headlines
 PREFIX = "[monitor]"
 GROUP_KEYS = ("rule", "region", "severity", "story")
 T = TypeVar("T")
@@ -118,42 +121,58 @@ def _part(entry: DigestEntry, name: str) -> tuple[str, str]:
 
 
 def subject(digest: Digest) -> str:
-    """`[monitor] 12 alerts: Taiwan Strait military pressure (4, critical), ...`: the count
-    and the top topics, most severe then most frequent first, within `SUBJECT_MAX`."""
-    count = len(digest.entries)
+    """`[monitor] 2 alerts: PLA drills near Kinmen (critical); Quake off Aomori` for a few
+    entries, `[monitor] 12 alerts: Taiwan Strait military pressure (4, critical), ...` for
+    more: the count and the top topics, most severe then most frequent first. Entries are
+    counted after same-story reports are merged, as the group headings count them. One line
+    within `SUBJECT_MAX`."""
+    entries = sorted(collapse(digest.entries), key=entry_order)
+    count = len(entries)
     if not count:
         return f"{PREFIX} no new alerts"
     head = f"{PREFIX} {count} alert{'s' if count != 1 else ''}"
-    topics = _topics(digest.entries)
-    return _fit(head, [_topic_text(title, n, sev) for title, n, sev in topics])
+    if count <= HEADLINES:
+        return _fit(head, [_loud(_line(e.item.title), e.severity) for e in entries], "; ")
+    topics = _topics(entries)
+    return _fit(head, [_topic_text(_line(title), n, sev) for title, n, sev in topics], ", ")
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())  # a subject is one line, whatever a title holds
+
+
+def _loud(text: str, severity: str) -> str:
+    # Only the severities that should catch the eye are spelled out in a subject.
+    return f"{text} ({severity})" if severity in ("high", "critical") else text
 
 
 def _topics(entries: Sequence[DigestEntry]) -> list[tuple[str, int, str]]:
-    """(rule title, entries, severity) per rule, each entry counted under its top rule."""
+    """(rule title, entries, severity) per rule, each entry counted under its top rule (as
+    `group_by: [rule]` files it, so the counts agree with those headings)."""
     counts: Counter[str] = Counter()
-    severity: dict[str, str] = {}
+    about: dict[str, tuple[str, str]] = {}  # rule id -> (title, severity)
     for entry in entries:
         rule = top_rule(entry)
-        title = rule.title if rule else "Other"
-        counts[title] += 1
-        severity[title] = rule.severity if rule else "medium"
-    ranked = sorted(counts, key=lambda t: (-_rank(severity[t]), -counts[t], t))
-    return [(t, counts[t], severity[t]) for t in ranked]
+        key = rule.id if rule else "-"
+        counts[key] += 1
+        about[key] = (rule.title, rule.severity) if rule else ("Other", "medium")
+    ranked = sorted(counts, key=lambda k: (-_rank(about[k][1]), -counts[k], about[k][0], k))
+    return [(about[k][0], counts[k], about[k][1]) for k in ranked]
 
 
 def _topic_text(title: str, count: int, severity: str) -> str:
-    # Only the severities that should catch the eye are spelled out in a subject.
+    # As `_loud`: only high and critical are spelled out.
     loud = severity in ("high", "critical")
     return f"{title} ({count}, {severity})" if loud else f"{title} ({count})"
 
 
-def _fit(head: str, topics: list[str]) -> str:
+def _fit(head: str, topics: list[str], separator: str) -> str:
     """`head: topic, topic...` with as many topics as fit in `SUBJECT_MAX`; a single topic
     too long to fit is cut with an ellipsis."""
     text = f"{head}: "
     for i, topic in enumerate(topics):
         more = " ..." if i + 1 < len(topics) else ""
-        candidate = text + (", " if i else "") + topic
+        candidate = text + (separator if i else "") + topic
         if len(candidate + more) > SUBJECT_MAX:
             if i == 0:
                 return candidate[: SUBJECT_MAX - 1] + "…"

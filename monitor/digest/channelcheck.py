@@ -22,11 +22,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from monitor.yamlfile.check import Invalid, as_choice, as_int, as_text
 
+# Shared with feeds.yaml, so defined with the other shared checks; `channels` imports it here.
+from monitor.yamlfile.check import as_env_name as as_env_name
+
 MAX_ID_LENGTH = 64
 RULE_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 # ISO 3166-1 alpha-2 (`TW`) or a gazetteer code (`TW-KIN`, `senkaku`), as in feeds.yaml.
 REGION_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,39}")
-_ENV_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
 HEADER_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 _DOMAIN_LABEL_RE = re.compile(r"(?!-)[\w-]{1,63}(?<!-)")  # \w: IDN labels are fine
 # A key that holds a secret itself (`*_env` names a variable and is fine). `-` counts as `_`.
@@ -47,17 +49,11 @@ def as_id(what: str, value: Any) -> str:
     return text
 
 
-def as_env_name(what: str, value: Any) -> str:
-    text = as_text(what, value)
-    if not _ENV_RE.fullmatch(text):
-        hint = "the NAME of an environment variable: A-Z, 0-9 and '_', e.g. SMTP_PASSWORD"
-        raise Invalid(f"'{what}' must name an environment variable, got {text!r}", hint)
-    return text
-
-
 def _address_problem(text: str) -> str | None:
     """What is wrong with one email address (`desk@example.org` or `Desk <desk@...>`)."""
-    if any(ord(c) < 32 for c in text):
+    # A line break would end the header and start another (header injection); Unicode's own
+    # line separators count, as some mail tools break lines there too.
+    if any(ord(c) < 32 or c in "\x7f\x85\u2028\u2029" for c in text):
         return "it contains a line break or control character"
     if len(getaddresses([text])) > 1:
         return "it holds several addresses: write one per list entry"

@@ -88,11 +88,14 @@ ROUTE_KEYS = (
     "max_items",
     "send_empty",
     "give_up_after",
+    "repeat",
+    "max_age",
 )
 MATCH_KEYS = ("severity", "rules", "regions", "labels")
 TLS_MODES = ("none", "starttls", "tls")
 FORMATS = ("json", "slack")
 GROUP_BY = ("rule", "region", "severity", "story")
+REPEAT = ("reference", "full")  # items the receiver already got from another route
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
@@ -323,6 +326,10 @@ class _ChannelsChecker(Checker):
                 "give_up_after",
                 partial(as_duration, "give_up_after", timedelta(minutes=1)),
                 timedelta(hours=24),
+            ),
+            repeat=self.value(node, "repeat", partial(as_choice, "repeat", REPEAT), "reference"),
+            max_age=self.value(
+                node, "max_age", partial(as_duration, "max_age", timedelta(minutes=1)), None
             ),
         )
 

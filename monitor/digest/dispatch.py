@@ -2,134 +2,50 @@
 
 The order is what keeps the promises (never lost, never doubled, resent byte-identical):
 
-1. `freeze_route` collects the route's matches not yet delivered to it, builds the digest,
-   renders it to bytes and stores bytes + the items it covers in ONE transaction. Nothing is
+1. `freeze_route` collects the route's pending matches (`collect`), builds the digest,
+   renders it to bytes and stores bytes + the items it claims in ONE transaction. Nothing is
    sent before that commit. The `deliveries` table refuses a second digest claiming an item
-   for the same route, so two processes cannot both freeze it.
+   for the same route, so two processes cannot both freeze it. Items over `max_items` are
+   not claimed: they go out in the route's next digest.
 2. `send_due` leases each due digest (so the service and a CLI command never send one at
    once), sends the stored bytes, and only then records `delivered`. A crash between send and
    record leaves the digest due again when the lease runs out: at most one resend, with the
    same bytes and id (Message-ID and `webhook-id` derive from it), never a loss.
 3. A failure is retried with exponential backoff and jitter (honouring `Retry-After`) until
-   the digest is `max_age` old, then it is dead with its reason; permanent failures (a 4xx
-   other than 408/429, a rejected address) go dead at once; a webhook answering 410 disables
-   its receiver.
+   the digest is `give_up_after` old, then it is dead with its reason; permanent failures (a
+   4xx other than 408/429, a rejected address) go dead at once; a webhook answering 410
+   disables its receiver.
+
+A failure is contained to its route and digest: `freeze_routes` records an unexpected error
+building one route's digest against that route (`monitor status` shows it, the service tries
+again after a backoff) and goes on with the others; `send_due` records an unexpected error
+sending one digest as a failed attempt of that digest, to be retried.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.backoff import retry_delay
 from monitor.deliver import SendResult, send_email, send_webhook
+from monitor.deliver.result import one_line
 from monitor.digest.channels import Channels
+from monitor.digest.collect import collect
 from monitor.digest.render.email import render_email
 from monitor.digest.render.webhook import render_webhook
 from monitor.match.rule import Rule
-from monitor.models import (
-    SEVERITIES,
-    Digest,
-    DigestEntry,
-    Feed,
-    Receiver,
-    Rendered,
-    Route,
-    RuleRef,
-    StoredItem,
-)
+from monitor.models import Digest, Feed, Rendered, Route
 from monitor.store import Store
-from monitor.store.outbox import FrozenDigest, Outbox, PendingMatch
+from monitor.store.outbox import FrozenDigest, Outbox
+from monitor.store.routes import RouteHealth
 
 log = logging.getLogger("monitor.dispatch")
 
 DEFAULT_GIVE_UP = Route.give_up_after  # for digests whose route was removed since
 LEASE = timedelta(minutes=5)  # how long a send may take before the digest is due again
 FIRST_RETRY = timedelta(minutes=1)
-# A new route also takes the matches of the day before it was first seen, so a route set up
-# right after a poll still delivers that poll's alerts, without flooding anyone with history.
-CATCH_UP = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class Collected:
-    """A digest ready to freeze, and the items it covers."""
-
-    digest: Digest
-    shown: tuple[int, ...]  # item ids in the digest
-    summarised: tuple[int, ...]  # over max_items: counted ("N more"), claimed, not listed
-
-
-def rule_ref(rules: Mapping[str, Rule], match: PendingMatch) -> RuleRef:
-    rule = rules.get(match.rule_id)
-    if rule is None:  # deleted since it matched: still delivered, never silently dropped
-        return RuleRef(match.rule_id, match.rule_id, "medium", terms=match.terms)
-    return RuleRef(rule.id, rule.title, rule.severity, dict(rule.labels), match.terms)
-
-
-def accepts(route: Route, ref: RuleRef) -> bool:
-    """Whether a route takes matches of this rule (its severity, rule and label criteria)."""
-    m = route.match
-    if m.severity and ref.severity not in m.severity:
-        return False
-    if m.rules and ref.id not in m.rules:
-        return False
-    return all(ref.labels.get(k) == v for k, v in m.labels.items())
-
-
-def in_regions(route: Route, stored: StoredItem) -> bool:
-    wanted = route.match.regions
-    return not wanted or bool(set(wanted) & set(stored.item.regions))
-
-
-def _entry_key(entry: DigestEntry) -> tuple[int, float]:
-    """Most severe first, then newest."""
-    return (-SEVERITIES.index(entry.severity), -entry.item.published.timestamp())
-
-
-def collect(
-    store: Store,
-    route: Route,
-    receiver: Receiver,
-    rules: Mapping[str, Rule],
-    feeds: Mapping[str, Feed],
-    now: datetime,
-) -> Collected | None:
-    """The route's digest as of `now`, or None when there is nothing (and no send_empty)."""
-    outbox = Outbox(store)
-    pending = outbox.pending(route.id, outbox.route_start(route.id, now) - CATCH_UP)
-    by_item: dict[int, list[RuleRef]] = {}
-    times: dict[int, datetime] = {}
-    for match in pending:
-        ref = rule_ref(rules, match)
-        if accepts(route, ref):
-            by_item.setdefault(match.item_id, []).append(ref)
-            times.setdefault(match.item_id, match.matched_at)
-    stored = [s for s in store.get_items(list(by_item)) if in_regions(route, s)]
-    entries = sorted((_entry(s, by_item[s.id], feeds) for s in stored), key=_entry_key)
-    if not entries and not route.send_empty:
-        return None
-    shown, rest = entries[: route.max_items], entries[route.max_items :]
-    digest = Digest(
-        id=f"{now:%Y%m%dT%H%M%SZ}-{route.id}-{uuid.uuid4().hex[:8]}",
-        route=route,
-        receiver=receiver,
-        created=now,
-        window_start=min((times[s.id] for s in stored), default=None),
-        window_end=now,
-        entries=tuple(shown),
-        truncated=len(rest),
-    )
-    return Collected(digest, tuple(e.item_id for e in shown), tuple(e.item_id for e in rest))
-
-
-def _entry(stored: StoredItem, refs: Sequence[RuleRef], feeds: Mapping[str, Feed]) -> DigestEntry:
-    feed = feeds.get(stored.item.feed_id)
-    title = (feed.title if feed else None) or stored.item.feed_id
-    return DigestEntry(item_id=stored.id, item=stored.item, feed_title=title, rules=tuple(refs))
 
 
 def render(digest: Digest) -> Rendered:
@@ -155,15 +71,65 @@ def freeze_route(
             return None
         rendered = render(collected.digest)
         outbox = Outbox(store)
-        if outbox.freeze(
-            rendered, route.id, receiver.id, collected.shown, collected.summarised, now
-        ):
+        if outbox.freeze(rendered, route.id, receiver.id, collected.claims, now):
+            claims = collected.claims
             log.info(
-                "digest %s frozen for route %s: %d items (%d more summarised)",
-                rendered.digest_id, route.id, len(collected.shown), len(collected.summarised),
+                "digest %s frozen for route %s: %d items, %d referred to, %d left for the next",
+                rendered.digest_id, route.id,
+                len(claims.listed), len(claims.referred), len(claims.left_out),
+                extra={"digest": rendered.digest_id, "receiver": receiver.id},
             )  # fmt: skip
             return outbox.get(rendered.digest_id)
     return None
+
+
+def freeze_routes(
+    store: Store,
+    routes: Sequence[Route],
+    channels: Channels,
+    rules: Mapping[str, Rule],
+    feeds: Mapping[str, Feed],
+    now: datetime,
+) -> list[FrozenDigest]:
+    """`freeze_route` for each route. An unexpected error stays with its route: it is logged
+    with the route id and recorded (`monitor status`), the route's matches stay pending and
+    the route is tried again after a backoff (`routes_to_retry`); the others go on."""
+    health = RouteHealth(store)
+    failures = {t.route_id: t.failures for t in health.troubled()}
+    frozen = []
+    for route in routes:
+        try:
+            digest = freeze_route(store, route, channels, rules, feeds, now)
+        except Exception as error:  # any bug or bad value in one route's digest stays there
+            _route_failed(health, route, error, failures.get(route.id, 0) + 1, now)
+            continue
+        if route.id in failures:
+            health.recovered(route.id)
+            log.info("route %s: its digest builds again", route.id)
+        if digest is not None:
+            frozen.append(digest)
+    return frozen
+
+
+def _route_failed(
+    health: RouteHealth, route: Route, error: Exception, failures: int, now: datetime
+) -> None:
+    text = one_line(f"cannot build the digest: {type(error).__name__}: {error}")
+    retry_at = now + retry_delay(failures, FIRST_RETRY, None)
+    log.error(
+        "route %s: %s (its matches stay pending; next try at %s)",
+        route.id, text, f"{retry_at:%H:%M:%S}", exc_info=error,
+        extra={"receiver": route.receiver},
+    )  # fmt: skip
+    health.failed(route.id, text, now, retry_at)
+
+
+def routes_to_retry(store: Store, channels: Channels, now: datetime) -> list[Route]:
+    """The routes whose last digest failed to build and whose next try is due."""
+    due = {
+        t.route_id for t in RouteHealth(store).troubled() if t.retry_at is None or t.retry_at <= now
+    }
+    return [r for r in channels.routes if r.id in due]
 
 
 async def send_due(
@@ -176,11 +142,38 @@ async def send_due(
     for digest in outbox.due(now):
         if not outbox.lease(digest.id, now, now + LEASE):
             continue  # another process is sending it
-        result = await send_one(digest, channels, env)
-        route = next((r for r in channels.routes if r.id == digest.route_id), None)
-        record(outbox, digest, result, now, route.give_up_after if route else DEFAULT_GIVE_UP)
-        done.append((digest, result))
+        done.append((digest, await _send_leased(outbox, digest, channels, env, now)))
     return done
+
+
+async def send_now(
+    store: Store, channels: Channels, env: Mapping[str, str], digest_id: str, now: datetime
+) -> tuple[FrozenDigest, SendResult] | None:
+    """Send one dead or retrying digest now (`monitor digest retry`), byte-identical, and
+    record the outcome. None when it is neither, or another process is sending it now."""
+    outbox = Outbox(store)
+    if not outbox.requeue(digest_id, now) or not outbox.lease(digest_id, now, now + LEASE):
+        return None
+    digest = outbox.get(digest_id)
+    assert digest is not None  # digests are never deleted
+    return digest, await _send_leased(outbox, digest, channels, env, now)
+
+
+async def _send_leased(
+    outbox: Outbox, digest: FrozenDigest, channels: Channels, env: Mapping[str, str], now: datetime
+) -> SendResult:
+    try:
+        result = await send_one(digest, channels, env)
+    except Exception as error:  # a bug sending one digest must not stop the others
+        log.error(
+            "digest %s of route %s: unexpected error while sending", digest.id, digest.route_id,
+            exc_info=error, extra={"digest": digest.id, "receiver": digest.receiver_id},
+        )  # fmt: skip
+        text = f"unexpected error: {type(error).__name__}: {error}"
+        result = SendResult.temporary(one_line(text))
+    route = next((r for r in channels.routes if r.id == digest.route_id), None)
+    record(outbox, digest, result, now, route.give_up_after if route else DEFAULT_GIVE_UP)
+    return result
 
 
 async def send_one(digest: FrozenDigest, channels: Channels, env: Mapping[str, str]) -> SendResult:

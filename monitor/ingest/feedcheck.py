@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from monitor.yamlfile.check import Invalid, as_duration, as_text, as_words, format_duration
 
-__all__ = ["derive_feed_id", "is_feed_url", "url_key"]
+__all__ = ["derive_feed_id", "has_credentials", "is_feed_url", "url_key"]
 
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_ID_LENGTH = 64
@@ -75,8 +75,25 @@ def is_feed_url(url: str) -> bool:
         return False
 
 
+def has_credentials(url: str) -> bool:
+    """Whether the URL carries `user@` or `user:password@`."""
+    try:
+        return urlsplit(url).username is not None
+    except ValueError:
+        return "@" in url.partition("://")[2].partition("/")[0]
+
+
 def _as_url(value: Any) -> str:
     url = as_text("url", value)
+    # Checked first, and the URL is not echoed: a password in it would end up in the status
+    # output, the logs and the database.
+    if has_credentials(url):
+        hint = (
+            "remove them from the URL, and name environment variables under the feed "
+            "instead: username_env: FEED_USER and password_env: FEED_PASSWORD"
+        )
+        host = url.partition("://")[2].split("/")[0].rpartition("@")[2]  # never the password
+        raise Invalid(f"the feed 'url' for {host} carries credentials (user:password@)", hint)
     if not is_feed_url(url):
         raise Invalid(f"'url' must be an absolute http(s) URL, got {url!r}", "e.g. https://...")
     return url

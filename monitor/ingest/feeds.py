@@ -34,6 +34,10 @@ from monitor.ingest.feedcheck import (
     derive_feed_id,
     url_key,
 )
+
+# The YAML of an added feed (its own module: the shape of one entry, not the file's rules).
+from monitor.ingest.feedentry import append_to_tree as _append_to_tree
+from monitor.ingest.feedentry import new_entry as _entry
 from monitor.models import DEFAULT_INTERVAL, Feed, Settings
 from monitor.yamlfile import edit as yamledit
 from monitor.yamlfile.check import (
@@ -42,6 +46,7 @@ from monitor.yamlfile.check import (
     Pos,
     as_bool,
     as_duration,
+    as_env_name,
     as_int,
     as_seconds,
     as_size,
@@ -63,8 +68,10 @@ __all__ = [
 ]
 
 TOP_KEYS = ("settings", "feeds")
-FEED_KEYS = ("url", "id", "title", "tags", "regions", "interval", "enabled")
+FEED_KEYS: tuple[str, ...] = ("url", "id", "title", "tags", "regions", "interval", "enabled")
+FEED_KEYS += ("username_env", "password_env")
 TIMEOUT_KEYS = ("connect", "read", "total")
+_LOGIN = ("username_env", "password_env")
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class FeedsConfig:
     path: Path
 
 
+ZERO, MINUTE = timedelta(0), timedelta(minutes=1)
 # settings key -> (Settings field, converter)
 _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "concurrency": ("concurrency", partial(as_int, "concurrency", 1)),
@@ -84,6 +92,9 @@ _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "max_redirects": ("max_redirects", partial(as_int, "max_redirects", 0)),
     "retention": ("retention", partial(as_duration, "retention", timedelta(days=1))),
     "user_agent": ("user_agent", partial(as_text, "user_agent")),
+    # Old news is never alerted on (see poll.history_before); 0s: only what is new since.
+    "first_poll_grace": ("first_poll_grace", partial(as_duration, "first_poll_grace", ZERO)),
+    "alert_max_age": ("alert_max_age", partial(as_duration, "alert_max_age", MINUTE)),
 }
 SETTINGS_KEYS = (*_SETTINGS, "timeout")
 
@@ -158,8 +169,20 @@ class _FeedsChecker(Checker):
             regions=self.value(node, "regions", _regions, ()),
             interval=self.value(node, "interval", _as_interval, DEFAULT_INTERVAL),
             enabled=self.value(node, "enabled", partial(as_bool, "enabled"), True),
+            **self.login(node, pos),
         )
         return feed, feed_id is not None
+
+    def login(self, node: CommentedMap, pos: Pos) -> dict[str, str | None]:
+        """The variables of an HTTP basic auth login: both or neither."""
+        names = {
+            key: self.value(node, key, partial(as_env_name, key), None)
+            for key in ("username_env", "password_env")
+        }
+        if (names["username_env"] is None) != (names["password_env"] is None):
+            missing = "password_env" if names["password_env"] is None else "username_env"
+            self.fail(f"a feed logs in with both variables or neither: add '{missing}'", pos)
+        return names
 
 
 def _load_text(text: str, path: Path) -> tuple[Any, FeedsConfig]:
@@ -188,6 +211,8 @@ class FeedsFile:
         self._text = text
         self._doc, self._config = _load_text(text, path)
         self._queued: list[tuple[Feed, CommentedMap]] = []
+        # Every edit made, to make them again on a newer file: a feed added, an id removed.
+        self._edits: list[tuple[Feed, CommentedMap] | str] = []
 
     @classmethod
     def load(cls, path: Path) -> FeedsFile:
@@ -221,16 +246,27 @@ class FeedsFile:
         tags: Iterable[str] = (),
         regions: Iterable[str] = (),
         interval: timedelta | str | None = None,
+        enabled: bool = True,
+        login: tuple[str, str] | None = None,
     ) -> Feed:
         """Append a feed. Its id (derived from the URL if not given) is written to the file,
-        so it stays the same whatever happens to the other entries."""
+        so it stays the same whatever happens to the other entries. `enabled` and `login`
+        (the names of the username and password variables) come from an OPML import."""
         try:
             feed = self._new_feed(url, id, title, list(tags), list(regions), interval)
+            feed = replace(feed, enabled=enabled)
+            if login is not None:
+                user, password = (as_env_name(k, v) for k, v in zip(_LOGIN, login, strict=True))
+                feed = replace(feed, username_env=user, password_env=password)
         except Invalid as error:
             raise ConfigError(error.message, path=str(self.path), hint=error.hint) from None
-        self._refuse_duplicate(feed)
-        self._queued.append((feed, _entry(feed, with_interval=interval is not None)))
+        self._queue(feed, _entry(feed, with_interval=interval is not None))
         return feed
+
+    def _queue(self, feed: Feed, entry: CommentedMap) -> None:
+        self._refuse_duplicate(feed)
+        self._queued.append((feed, entry))
+        self._edits.append((feed, entry))
 
     def remove(self, feed_id: str) -> Feed:
         """Delete the feed with this id (explicit or derived) and the comments glued to it."""
@@ -244,20 +280,40 @@ class FeedsFile:
         text = yamledit.remove_item(self._text, self._doc["feeds"], index)
         expected = self.feeds[:index] + self.feeds[index + 1 :]
         self._apply(text, expected, lambda doc: doc["feeds"].pop(index))
+        self._edits.append(feed_id)
         return removed
 
     def save(self) -> None:
-        """Write the file (temp file + rename); refuse if it changed on disk since `load`."""
-        text, where = self.text, str(self.path)
-        if (read_text(self.path) if self.path.exists() else None) != self._on_disk:
-            hint = "run the command again to edit the new version"
-            raise ConfigError("the file changed on disk since it was read", path=where, hint=hint)
+        """Write the file (temp file + rename) under its edit lock.
+
+        Without the lock, two commands could each read the file, add a feed and write: both
+        report success, one feed is lost. Under it, the file is read again; if another edit
+        landed since `load`, this object's edits are made again on that version (refused if
+        they no longer fit: the same feed added twice, a feed already removed). So an edit is
+        reported done only when it is in the file."""
         try:
-            yamledit.atomic_write(self.path, text)
+            with yamledit.file_lock(self.path):
+                on_disk = read_text(self.path) if self.path.exists() else None
+                if on_disk != self._on_disk:
+                    self._rebase(on_disk)
+                yamledit.atomic_write(self.path, self.text)
         except OSError as error:
-            hint = "check that the directory exists and is writable"
-            raise ConfigError(f"cannot write: {error.strerror}", path=where, hint=hint) from None
-        self._on_disk = text
+            hint = "check that the folder exists and is writable"
+            raise ConfigError(
+                f"cannot write: {error.strerror}", path=str(self.path), hint=hint
+            ) from None
+        self._on_disk = self.text
+
+    def _rebase(self, on_disk: str | None) -> None:
+        """Take the file as it is now on disk, with this object's edits made again on it."""
+        fresh = FeedsFile(self.path, on_disk or "", on_disk)
+        for edit in self._edits:
+            if isinstance(edit, str):
+                fresh.remove(edit)
+            else:
+                fresh._queue(*edit)
+        self._on_disk, self._text, self._doc = fresh._on_disk, fresh._text, fresh._doc
+        self._config, self._queued, self._edits = fresh._config, fresh._queued, fresh._edits
 
     def _new_feed(
         self,
@@ -324,28 +380,3 @@ class FeedsFile:
             return False
         self._text, self._doc, self._config = text, doc, config
         return True
-
-
-def _flow(values: tuple[str, ...]) -> CommentedSeq:
-    seq = CommentedSeq(values)
-    seq.fa.set_flow_style()  # `tags: [asia, wire]`, as people write them
-    return seq
-
-
-def _entry(feed: Feed, *, with_interval: bool) -> CommentedMap:
-    """The YAML of a new feed: the id always, the rest only when it is not the default."""
-    entry = CommentedMap(url=feed.url, id=feed.id)
-    if feed.title is not None:
-        entry["title"] = feed.title
-    if feed.tags:
-        entry["tags"] = _flow(feed.tags)
-    if feed.regions:
-        entry["regions"] = _flow(feed.regions)
-    if with_interval:
-        entry["interval"] = format_duration(feed.interval)
-    return entry
-
-
-def _append_to_tree(doc: Any, entries: list[CommentedMap]) -> None:
-    if isinstance(doc, CommentedMap) and isinstance(doc.get("feeds"), CommentedSeq):
-        doc["feeds"].extend(entries)

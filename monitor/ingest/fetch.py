@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import socket
 import ssl
 import time
@@ -42,7 +43,7 @@ import httpx
 from monitor.backoff import parse_retry_after
 from monitor.errors import FetchError
 from monitor.ingest.inflate import ENCODINGS, _Inflater
-from monitor.models import FeedState, FetchResult, FetchStatus, Settings
+from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Settings
 
 __all__ = ["Fetcher"]
 
@@ -56,7 +57,7 @@ THROTTLED = frozenset({429, 503})
 CHUNK = 64 * 1024
 
 STATUS_HINTS: Mapping[int, str] = {
-    401: "the feed needs a login, which monitor does not send",
+    401: "the feed needs a login: name it in feeds.yaml with username_env and password_env",
     403: "the server refuses access; check the URL or ask the site for a feed",
     404: "check the feed URL",
 }
@@ -94,11 +95,14 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
-    async def fetch(self, feed_id: str, state: FeedState) -> FetchResult:
-        """Fetch one feed. Never raises for the feed's own failure: see the module docstring."""
+    async def fetch(self, feed_id: str, state: FeedState, feed: Feed | None = None) -> FetchResult:
+        """Fetch one feed. Never raises for the feed's own failure: see the module docstring.
+        `feed` brings the basic-auth login its `username_env`/`password_env` name, if any."""
         chain = _Chain(url=state.url)
         async with self._overall:
             try:
+                chain.login = _login(feed_id, feed)
+                chain.origin = _origin(httpx.URL(feed.url)) if feed else None
                 result = await self._follow(feed_id, state, chain)
             except _FAILURES as exc:
                 error = " ".join(_failure(exc, chain.url, self._settings).split())
@@ -125,7 +129,9 @@ class Fetcher:
             try:
                 async with (
                     asyncio.timeout(self._settings.total_timeout - chain.spent),
-                    client.stream("GET", url, headers=_conditional(state)) as response,
+                    client.stream(
+                        "GET", url, headers=_conditional(state), auth=chain.auth(url)
+                    ) as response,
                 ):
                     if response.status_code in REDIRECTS:
                         chain.redirect(feed_id, response)
@@ -180,6 +186,13 @@ class _Chain:
     spent: float = 0.0
     codes: list[int] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    login: tuple[str, str] | None = None
+    origin: tuple[str, str, int | None] | None = None  # of the URL in feeds.yaml
+
+    def auth(self, url: httpx.URL) -> tuple[str, str] | None:
+        """The login, sent only to the origin of the URL the user wrote: a redirect (even a
+        permanent one) to another host must not carry it there."""
+        return self.login if _origin(url) == self.origin else None
 
     def redirect(self, feed_id: str, response: httpx.Response) -> None:
         location = response.headers.get("location")
@@ -206,6 +219,25 @@ class _Chain:
         if moved and result.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED):
             return replace(result, permanent_url=self.url)
         return result
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _login(feed_id: str, feed: Feed | None) -> tuple[str, str] | None:
+    """The feed's basic-auth login, read from the environment variables it names."""
+    if feed is None or feed.username_env is None or feed.password_env is None:
+        return None
+    names = (feed.username_env, feed.password_env)
+    unset = [name for name in names if not os.environ.get(name)]
+    if unset:
+        raise FetchError(
+            f"the login is read from {' and '.join(unset)}, which is not set",
+            feed_id=feed_id,
+            hint="set it in the service's environment (never in feeds.yaml)",
+        )
+    return os.environ[names[0]], os.environ[names[1]]
 
 
 def _conditional(state: FeedState) -> dict[str, str]:

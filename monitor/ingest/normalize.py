@@ -12,8 +12,9 @@ For each entry, in document order:
   folded). The summary falls back to the content; `html` keeps the original (content, else
   summary) for digests.
 - lang: the entry's, else the feed's, as a lower-case tag (`zh-tw`), else None.
-- published: published, else updated, else now; more than a day in the future means a broken
-  clock at the source, so it becomes now.
+- published: published, else updated, else now (first seen). A time in the future becomes
+  now too: it is a wrong clock or time zone at the source, and kept as it is it would sort the
+  item above every real one for hours and make it look fresh to the history check.
 - An entry with nothing to identify or show (no id, link, title or summary) is dropped, and so
   is a later entry repeating a guid already seen in the same document.
 
@@ -28,12 +29,10 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from monitor.models import Entry, Feed, Item, ParsedFeed
-
-FUTURE_TOLERANCE = timedelta(days=1)
 
 # Query parameters that only tell the publisher where a click came from. Removing them makes
 # the same article from an email, a social post and the feed one link.
@@ -129,9 +128,8 @@ def _digest(*parts: str) -> str:
 
 
 def published_at(entry: Entry, now: datetime) -> datetime:
-    """published, else updated, else now; a date more than a day ahead is clamped to now."""
-    when = entry.published or entry.updated or now
-    return now if when > now + FUTURE_TOLERANCE else when
+    """published, else updated, else now; a time in the future is clamped to now."""
+    return min(entry.published or entry.updated or now, now)
 
 
 # --- links ----------------------------------------------------------------------------------

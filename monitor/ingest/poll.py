@@ -16,17 +16,25 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from monitor.backoff import retry_delay
 from monitor.errors import ParseError
+from monitor.ingest.feedstate import (
+    backing_off,
+    failed,
+    first_poll,
+    gone,
+    history_before,
+    is_due,
+    succeeded,
+)
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
+from monitor.ingest.workers import die_with
 from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet
 from monitor.models import (
@@ -45,9 +53,6 @@ from monitor.store import Store
 log = logging.getLogger("monitor.poll")
 Clock = Callable[[], datetime]
 OnOutcome = Callable[[PollOutcome], None]
-
-# Feeds due within this margin are polled with the current cycle rather than waiting a tick.
-DUE_MARGIN = timedelta(seconds=5)
 
 
 def utcnow() -> datetime:
@@ -90,8 +95,9 @@ def _enrich(ruleset: RuleSet, item: Item, feed: Feed) -> tuple[Item, tuple[Match
 _worker_ruleset: RuleSet | None = None
 
 
-def _start_worker(ruleset: RuleSet | None) -> None:
+def _start_worker(ruleset: RuleSet | None, owner: int) -> None:
     global _worker_ruleset
+    die_with(owner)  # never outlive the process that owns the pool, even after a SIGKILL
     _worker_ruleset = ruleset
 
 
@@ -134,7 +140,7 @@ class Parser:
                 self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_worker,
-                initargs=(ruleset,),
+                initargs=(ruleset, os.getpid()),
             )
             self._pool_rules = ruleset
         return self._pool
@@ -143,6 +149,19 @@ class Parser:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def abandon(self) -> None:
+        """Stop at once (the service is stopping): queued parses are dropped and workers are
+        killed mid-parse. Nothing is lost: a worker only computes, the store writes. Waiting
+        instead could take forever with a worker stuck on a pathological feed."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # The executor has no public handle on its processes; shutdown() forgets them.
+        workers = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
 
     @staticmethod
     def default_workers(feed_count: int) -> int:
@@ -157,15 +176,18 @@ async def poll_feed(
     parser: Parser,
     ruleset: RuleSet | None = None,
     clock: Clock = utcnow,
+    settings: Settings | None = None,
 ) -> PollOutcome:
     """Poll one feed and record the outcome. Never raises for the feed's own failures.
 
     With a `ruleset`, new and edited items get their regions and rule matches inside the
-    transaction that stores them, so a stored item is never without its matches.
+    transaction that stores them, so a stored item is never without its matches. Matches of
+    old news are kept as history (see `history_before`), so a feed's first poll alerts only
+    on what is fresh.
     """
     started, t0 = clock(), time.perf_counter()
-    state = current_state(store, feed)
-    result = await fetcher.fetch(feed.id, state)
+    state = first_poll(current_state(store, feed), started)
+    result = await fetcher.fetch(feed.id, state, feed)  # the feed: its login, if any
     if result.status is FetchStatus.OK:
         enriched = await parser.run(feed, result, started, ruleset)
         if isinstance(enriched, str):
@@ -179,7 +201,9 @@ async def poll_feed(
             # In a thread: SQLite releases the GIL, so fetches and parses go on meanwhile. If
             # the cycle is cancelled here the transaction still completes, and Store.close
             # waits for it (the store's lock).
-            stored = await asyncio.to_thread(store.save_items, feed.id, items, new_state, enrich)
+            old = history_before(new_state, settings or Settings(), started)
+            save = store.save_items
+            stored = await asyncio.to_thread(save, feed.id, items, new_state, enrich, old)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:
         store.save_state(succeeded(state, feed, result, started))
@@ -197,11 +221,12 @@ async def guarded(
     parser: Parser,
     ruleset: RuleSet | None,
     clock: Clock,
+    settings: Settings | None = None,
 ) -> PollOutcome:
     """`poll_feed`, with a bug or an environment failure (disk full) contained to its feed."""
     t0 = time.perf_counter()
     try:
-        return await poll_feed(feed, fetcher, store, parser, ruleset, clock)
+        return await poll_feed(feed, fetcher, store, parser, ruleset, clock, settings)
     except Exception as exc:
         log.exception("feed %s: unexpected error", feed.id, extra={"feed": feed.id})
         return PollOutcome(
@@ -220,50 +245,6 @@ def current_state(store: Store, feed: Feed) -> FeedState:
     return state
 
 
-def next_poll(feed: Feed, now: datetime) -> datetime:
-    """Interval plus up to 10% jitter, so feeds added together drift apart."""
-    jitter = random.uniform(0, 0.1) * feed.interval.total_seconds()
-    return now + feed.interval + timedelta(seconds=jitter)
-
-
-def succeeded(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
-    return dataclasses.replace(
-        state,
-        url=result.permanent_url or state.url,
-        # The fetcher already carries validators forward when a response has none.
-        etag=result.etag,
-        last_modified=result.last_modified,
-        body_hash=result.body_hash,
-        last_attempt=now,
-        last_success=now,
-        consecutive_errors=0,
-        last_error=None,
-        next_due=next_poll(feed, now),
-    )
-
-
-def failed(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
-    errors = state.consecutive_errors + 1
-    delay = retry_delay(errors, feed.interval, result.retry_after)
-    return dataclasses.replace(
-        state,
-        last_attempt=now,
-        consecutive_errors=errors,
-        last_error=result.error or "unknown error",
-        next_due=now + delay,
-    )
-
-
-def gone(state: FeedState, result: FetchResult, now: datetime) -> FeedState:
-    return dataclasses.replace(
-        state,
-        last_attempt=now,
-        gone=True,
-        last_error=result.error or "HTTP 410 Gone: the publisher removed this feed",
-        next_due=None,
-    )
-
-
 def outcome(feed: Feed, result: FetchResult, t0: float, stored: StoreResult) -> PollOutcome:
     return PollOutcome(
         feed_id=feed.id,
@@ -271,26 +252,10 @@ def outcome(feed: Feed, result: FetchResult, t0: float, stored: StoreResult) -> 
         new=stored.new,
         updated=stored.updated,
         matches=stored.matches,
+        history=stored.history,
         error=result.error if result.status in (FetchStatus.ERROR, FetchStatus.GONE) else None,
         elapsed=time.perf_counter() - t0,
     )
-
-
-def is_due(feed: Feed, state: FeedState | None, now: datetime, *, force: bool = False) -> bool:
-    """Whether a feed should be polled in a cycle starting at `now`.
-
-    Disabled and gone feeds never are. `force` (used by `monitor poll`) ignores the interval
-    but still honours a back-off after errors, unless the feed has never succeeded.
-    """
-    if not feed.enabled:
-        return False
-    if state is None or state.configured_url != feed.url:
-        return True
-    if state.gone:
-        return False
-    if state.next_due is None or state.next_due <= now + DUE_MARGIN:
-        return True
-    return force and state.consecutive_errors == 0
 
 
 async def poll_cycle(
@@ -299,22 +264,34 @@ async def poll_cycle(
     settings: Settings,
     *,
     force: bool = False,
+    ignore_backoff: bool = False,
     parser: Parser | None = None,
     ruleset: RuleSet | None = None,
     on_outcome: OnOutcome | None = None,
     clock: Clock = utcnow,
 ) -> CycleSummary:
-    """Poll every due feed concurrently (the fetcher bounds concurrency) and summarise."""
+    """Poll every due feed concurrently (the fetcher bounds concurrency) and summarise.
+
+    `force` and `ignore_backoff` as in `is_due`; a forced cycle reports the feeds it left out
+    because they are backing off, so `monitor poll` can say which and until when.
+    """
     t0 = time.perf_counter()
     states = store.states()
     now = clock()
-    due = [f for f in feeds if is_due(f, states.get(f.id), now, force=force)]
+    due = [
+        f
+        for f in feeds
+        if is_due(f, states.get(f.id), now, force=force, ignore_backoff=ignore_backoff)
+    ]
+    waiting = backing_off(feeds, states, now) if force and not ignore_backoff else ()
     own_parser = parser is None
     parser = parser or Parser(Parser.default_workers(len(due)))
     outcomes: list[PollOutcome] = []
     try:
         async with Fetcher(settings) as fetcher:
-            tasks = [guarded(feed, fetcher, store, parser, ruleset, clock) for feed in due]
+            tasks = [
+                guarded(feed, fetcher, store, parser, ruleset, clock, settings) for feed in due
+            ]
             for next_done in asyncio.as_completed(tasks):
                 result = await next_done
                 outcomes.append(result)
@@ -323,4 +300,5 @@ async def poll_cycle(
     finally:
         if own_parser:
             parser.close()
-    return CycleSummary(outcomes=tuple(outcomes), elapsed=time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    return CycleSummary(outcomes=tuple(outcomes), elapsed=elapsed, backing_off=waiting)

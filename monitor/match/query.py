@@ -1,4 +1,4 @@
-"""The alert query language: tokenizer and recursive-descent parser.
+"""The alert query language: its recursive-descent parser (the tokenizer is in `lexer`).
 
 Grammar (operators in capitals; precedence NOT > NEAR > AND > OR, adjacency means AND):
 
@@ -19,14 +19,13 @@ can never work as the user means it: a query (or an OR branch) that holds only b
 
 from __future__ import annotations
 
-import difflib
-import re
-from dataclasses import dataclass
-from typing import Literal
-
-from monitor.errors import MonitorError
+from monitor.match.lexer import (
+    STARTS_OPERAND,
+    Lexer,
+    QuerySyntaxError,
+    Token,
+)
 from monitor.match.nodes import (
-    FIELDS,
     And,
     FeedScope,
     Field,
@@ -44,129 +43,33 @@ from monitor.match.nodes import (
 )
 from monitor.match.textnorm import fold, split_words
 
-SCOPES = ("region", "feed", "tag", "lang")
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NEAR",
+    "MAX_TERMS",
+    "QuerySyntaxError",  # raised here, defined with the tokenizer
+    "can_match",
+    "is_positional",
+    "parse_query",
+]
+
 MAX_NEAR = 1000
-_MAX_DEPTH = 64  # parentheses deeper than this are a mistake, and would exhaust the stack
-
-
-class QuerySyntaxError(MonitorError):
-    """A query that does not parse. `column` is 1-based; `render()` shows a caret under it."""
-
-    def __init__(self, message: str, *, query: str, column: int, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.query = query
-        self.column = column
-
-    def render(self, indent: str = "    ") -> str:
-        """The query on one line and a caret under the problem (tabs/newlines shown as spaces)."""
-        line = re.sub(r"\s", " ", self.query)
-        return f"{indent}{line}\n{indent}{' ' * (self.column - 1)}^"
-
-    def __str__(self) -> str:
-        return f"column {self.column}: {super().__str__()}\n{self.render()}"
-
-
-# --- tokenizer ------------------------------------------------------------------------------
-
-TokKind = Literal["(", ")", "PHRASE", "WORD", "AND", "OR", "NOT", "NEAR", "FIELD", "SCOPE", "EOF"]
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: TokKind
-    value: str
-    col: int  # 0-based
-    extra: str = ""  # the scope name for SCOPE, the digits for NEAR
-
-
-_NEAR = re.compile(r"NEAR/(\d+)$", re.IGNORECASE)
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+):")
-_STOP = set('()"') | {" ", "\t", "\n", "\r"}
-
-
-class _Lexer:
-    def __init__(self, query: str) -> None:
-        self.q = query
-        self.i = 0
-        self.tokens: list[Token] = []
-
-    def error(self, message: str, col: int, hint: str | None = None) -> QuerySyntaxError:
-        return QuerySyntaxError(message, query=self.q, column=col + 1, hint=hint)
-
-    def run(self) -> list[Token]:
-        while self.i < len(self.q):
-            ch = self.q[self.i]
-            if ch.isspace():
-                self.i += 1
-            elif ch in "()":
-                self.tokens.append(Token(ch, ch, self.i))  # type: ignore[arg-type]
-                self.i += 1
-            elif ch == '"':
-                self.phrase()
-            else:
-                self.word()
-        self.tokens.append(Token("EOF", "", len(self.q)))
-        return self.tokens
-
-    def phrase(self) -> None:
-        start = self.i
-        end = self.q.find('"', start + 1)
-        if end < 0:
-            raise self.error("unclosed quote", start, hint='end the phrase with "')
-        text = self.q[start + 1 : end]
-        if not split_words(fold(text)):
-            raise self.error("empty phrase: it has no letters or digits to match", start)
-        self.tokens.append(Token("PHRASE", text, start))
-        self.i = end + 1
-
-    def word(self) -> None:
-        start = self.i
-        while self.i < len(self.q) and self.q[self.i] not in _STOP:
-            self.i += 1
-        self.classify(self.q[start : self.i], start)
-
-    def classify(self, word: str, col: int) -> None:
-        if word in ("AND", "OR", "NOT"):
-            self.tokens.append(Token(word, word, col))  # type: ignore[arg-type]
-        elif near := _NEAR.match(word):
-            self.tokens.append(Token("NEAR", word, col, extra=near.group(1)))
-        elif word.upper() == "NEAR" or word.upper().startswith("NEAR/"):
-            raise self.error("NEAR needs a distance in tokens", col, hint="write e.g. a NEAR/5 b")
-        elif (prefix := _FIELD_PREFIX.match(word)) is not None:
-            self.prefixed(prefix.group(1), word[prefix.end() :], col)
-        elif len(word) > 1 and word[0] == "-" and word[1] != "-":
-            # Google-style exclusion: `-film` is `NOT film`.
-            self.tokens.append(Token("NOT", "-", col))
-            self.classify(word[1:], col + 1)
-        else:
-            self.tokens.append(Token("WORD", word, col))
-
-    def prefixed(self, name: str, rest: str, col: int) -> None:
-        key = name.lower()
-        if key in FIELDS:
-            self.tokens.append(Token("FIELD", key, col))
-            # What follows the colon is read as a token of its own: `title:(a b)`, `title:"x"`.
-            self.i = col + len(name) + 1
-        elif key in SCOPES:
-            if not rest:
-                raise self.error(f"{key}: needs a value right after the colon", col + len(name))
-            self.tokens.append(Token("SCOPE", rest, col, extra=key))
-        else:
-            known = [*FIELDS, *SCOPES]
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]}:?" if close else f"known: {', '.join(known)}"
-            raise self.error(f"unknown field {name}:", col, hint=hint)
+# Limits far above any real alert query. Beyond them a query is a mistake (or an attack): a
+# deep one would exhaust the stack of every recursive walk of the tree, a huge one would take
+# seconds and gigabytes to compile into the one automaton shared by all rules.
+MAX_DEPTH = 50  # nested groups, NOT, fields and NEAR chains
+MAX_LENGTH = 10_000  # characters
+MAX_TERMS = 1_000  # words, phrases and region:/feed:/tag:/lang: scopes
 
 
 # --- parser ---------------------------------------------------------------------------------
-
-_STARTS_OPERAND = {"(", "PHRASE", "WORD", "NOT", "FIELD", "SCOPE"}
 
 
 class _Parser:
     def __init__(self, query: str) -> None:
         self.q = query
-        self.lexer = _Lexer(query)
+        self.lexer = Lexer(query)
         self.toks = self.lexer.run()
         self.pos = 0
         self.depth = 0
@@ -185,6 +88,10 @@ class _Parser:
     def parse(self) -> Node:
         if self.cur().kind == "EOF":
             raise self.error("empty query", 0)
+        terms = [t for t in self.toks if t.kind in ("WORD", "PHRASE", "SCOPE")]
+        if len(terms) > MAX_TERMS:
+            hint = "split it into several rules, or use a score with weighted terms"
+            raise self.error(f"more than {MAX_TERMS:,} terms", terms[MAX_TERMS].col, hint)
         node = self.parse_or()
         if self.cur().kind == ")":
             raise self.error("unbalanced ')': no '(' before it", self.cur().col)
@@ -214,17 +121,30 @@ class _Parser:
 
     def parse_and(self) -> Node:
         parts = [self.parse_near()]
-        while self.cur().kind == "AND" or self.cur().kind in _STARTS_OPERAND:
+        while self.cur().kind == "AND" or self.cur().kind in STARTS_OPERAND:
             if self.cur().kind == "AND":
                 self.take()
             parts.append(self.parse_near())
         return _flat(And, parts)
 
+    def enter(self, col: int) -> None:
+        """One level deeper (group, NOT, field, NEAR); the caller calls `leave`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            hint = "simplify it: NOT NOT x is x, and ((x)) is x"
+            raise self.error(f"the query is nested deeper than {MAX_DEPTH} levels", col, hint)
+
+    def leave(self, levels: int = 1) -> None:
+        self.depth -= levels
+
     def parse_near(self) -> Node:
         col = self.cur().col
         left = self.parse_unary()
+        chain = 0  # `a NEAR/1 b NEAR/1 c` nests to the left: each NEAR is a level
         while self.cur().kind == "NEAR":
             op = self.take()
+            self.enter(op.col)
+            chain += 1
             n = int(op.extra)
             if not 1 <= n <= MAX_NEAR:
                 raise self.error(f"NEAR distance must be 1 to {MAX_NEAR}", op.col)
@@ -233,6 +153,7 @@ class _Parser:
             self.check_positional(left, col)
             self.check_positional(right, right_col)
             left = Near(n, left, right)
+        self.leave(chain)
         return left
 
     def check_positional(self, node: Node, col: int) -> None:
@@ -245,8 +166,10 @@ class _Parser:
 
     def parse_unary(self) -> Node:
         if self.cur().kind == "NOT":
-            self.take()
-            return Not(self.parse_unary())
+            self.enter(self.take().col)
+            node = Not(self.parse_unary())
+            self.leave()
+            return node
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
@@ -271,22 +194,22 @@ class _Parser:
 
     def parse_group(self) -> Node:
         opening = self.take()
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise self.error(f"parentheses nested deeper than {_MAX_DEPTH}", opening.col)
+        self.enter(opening.col)
         if self.cur().kind == ")":
             raise self.error("empty parentheses", opening.col)
         node = self.parse_or()
         if self.cur().kind != ")":
             raise self.error("missing ')' to close this '('", opening.col)
         self.take()
-        self.depth -= 1
+        self.leave()
         return node
 
     def parse_field(self) -> Node:
         tok = self.take()
+        self.enter(tok.col)
         child_col = self.cur().col
         child = self.parse_primary()
+        self.leave()
         if _has_scope(child):
             raise self.error(
                 f"{tok.value}: applies to terms and phrases",
@@ -355,4 +278,12 @@ def is_positional(node: Node) -> bool:
 
 def parse_query(query: str) -> Node:
     """Parse `query` into a tree; raises QuerySyntaxError (and nothing else) on bad input."""
+    if len(query) > MAX_LENGTH:
+        hint = "split it into several rules, or use a score with weighted terms"
+        raise QuerySyntaxError(
+            f"the query is longer than {MAX_LENGTH:,} characters",
+            query=query,
+            column=MAX_LENGTH + 1,
+            hint=hint,
+        )
     return _Parser(query).parse()

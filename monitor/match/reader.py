@@ -7,9 +7,12 @@ parses the YAML and hands each rule mapping here.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -17,12 +20,14 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from monitor.errors import ConfigError
+from monitor.match.lexer import query_warnings, render_caret
 from monitor.match.nodes import Node, Phrase, Region, Term, walk
-from monitor.match.query import QuerySyntaxError, parse_query
-from monitor.match.rule import Example, Rule, Score
+from monitor.match.query import MAX_TERMS, QuerySyntaxError, parse_query
+from monitor.match.rule import Example, Rule, RuleWarning, Score
 from monitor.models import SEVERITIES
 
-RULE_KEYS = ("id", "title", "severity", "query", "score", "feeds", "labels", "tests")
+RULE_KEYS: tuple[str, ...] = ("id", "title", "severity", "query", "score", "feeds", "labels")
+RULE_KEYS += ("tests", "enabled", "mute_until")
 SCORE_KEYS = ("threshold", "terms")
 TESTS_KEYS = ("match", "no_match")
 EXAMPLE_KEYS = ("title", "summary", "feed", "tags", "lang", "regions")
@@ -81,6 +86,7 @@ class _RuleReader:
         self.known = None if known_regions is None else {c.upper() for c in known_regions}
         self.before = len(errors)
         self.rule_id = "?"
+        self.warnings: list[RuleWarning] = []
 
     def fail(self, message: str, where: tuple[int, int] | None, hint: str | None = None) -> None:
         self.errors.add(f"rule {self.rule_id}: {message}", where, hint)
@@ -95,7 +101,7 @@ class _RuleReader:
             self.fail("needs a query, a score, or both", (node.lc.line, node.lc.col))
         rule = Rule(
             id=rule_id,
-            title=self.text("title") or rule_id,
+            title=self.read_title() or rule_id,
             severity=self.read_severity(),
             query=query,
             tree=tree,
@@ -105,8 +111,53 @@ class _RuleReader:
             **self.read_tests(),
             path=self.errors.path,
             line=node.lc.line + 1,
+            enabled=self.read_enabled(),
+            mute_until=self.read_mute_until(),
+            warnings=tuple(self.warnings),
         )
         return rule if len(self.errors) == self.before else None
+
+    def warn(self, message: str, where: tuple[int, int], hint: str | None = None) -> None:
+        line, column = where[0] + 1, where[1] + 1
+        self.warnings.append(RuleWarning(f"rule {self.rule_id}: {message}", line, column, hint))
+
+    def read_title(self) -> str | None:
+        """The title on one line, whitespace runs collapsed: a block scalar (`title: >`) ends
+        in a newline, and titles go into mail subjects, where a line break would end the
+        header."""
+        value = self.node.get("title")
+        if value is None:
+            return None
+        title = " ".join(value.split()) if isinstance(value, str) else ""
+        where = _value_pos(self.node, "title")
+        if not title:
+            self.fail("title must be a non-empty string", where, "or leave it out to use the id")
+        elif any(unicodedata.category(c) == "Cc" for c in title):
+            self.fail("title contains a control character", where, "remove it")
+        return title or None
+
+    def read_enabled(self) -> bool:
+        value = self.node.get("enabled", True)
+        if not isinstance(value, bool):
+            self.fail(f"enabled must be true or false, got {value!r}", self.where("enabled"))
+            return True
+        return value
+
+    def read_mute_until(self) -> date | None:
+        value = self.node.get("mute_until")
+        if value is None:
+            return None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not a date: refused just below
+                value = date.fromisoformat(value.strip())
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        hint = "write a date, e.g. mute_until: 2025-12-20 (matches are held until that day)"
+        self.fail(f"mute_until must be a date, got {str(value)!r}", self.where("mute_until"), hint)
+        return None
+
+    def where(self, key: str) -> tuple[int, int]:
+        return _value_pos(self.node, key)
 
     def text(self, key: str) -> str | None:
         value = self.node.get(key)
@@ -151,6 +202,10 @@ class _RuleReader:
             self.query_error(query, error)
             return query, None
         self.check_regions(query, tree)
+        for warning in query_warnings(query):
+            hint = f" ({warning.hint})" if warning.hint else ""
+            message = f"query: {warning.message}{hint}\n{render_caret(query, warning.column)}"
+            self.warn(message, self.query_position(query, warning.column))
         return query, tree
 
     def query_position(self, query: str, column: int) -> tuple[int, int]:
@@ -176,8 +231,18 @@ class _RuleReader:
                     f"unknown region code {node.code}", query=query, column=max(column, 1)
                 )
                 message = f"query: unknown region code {node.code}\n{error.render()}"
-                hint = _did_you_mean(node.code, sorted(self.known)) if self.known else None
-                self.fail(message, self.query_position(query, error.column), hint)
+                self.fail(
+                    message, self.query_position(query, error.column), self.codes_like(node.code)
+                )
+
+    def codes_like(self, code: str) -> str:
+        """The few known codes closest to `code`, never the whole list of ~250."""
+        close = difflib.get_close_matches(code, sorted(self.known or ()), n=3, cutoff=0.5)
+        if len(close) > 1:
+            return f"did you mean one of {', '.join(map(repr, close))}?"
+        if close:
+            return f"did you mean {close[0]!r}?"
+        return "use an ISO 3166-1 code such as TW, or define a code in rules/regions.yaml"
 
     def read_score(self) -> Score | None:
         node = self.node.get("score")
@@ -205,6 +270,10 @@ class _RuleReader:
         terms = score.get("terms")
         if not isinstance(terms, CommentedMap) or not terms:
             self.fail("score needs terms: {term: weight, ...}", _value_pos(self.node, "score"))
+            return ()
+        if len(terms) > MAX_TERMS:
+            hint = "split the rule into several"
+            self.fail(f"score has more than {MAX_TERMS:,} terms", _value_pos(score, "terms"), hint)
             return ()
         out: list[tuple[Term | Phrase, float]] = []
         for key, weight in terms.items():

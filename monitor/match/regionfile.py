@@ -42,11 +42,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
 from monitor.errors import ConfigError
 from monitor.match.textnorm import Script, fold, term_script
+from monitor.yamlfile.check import parse_yaml, read_text
 
 LANGS = ("en", "ja", "zh", "ko")
 _CODE_RE = re.compile(r"[A-Z][A-Z0-9-]{1,15}")
@@ -314,7 +312,9 @@ def load_layers(overrides: Path | None = None) -> Layers:
     if overrides is None:
         return _builtin_layers()
     layers = _builtin_layers().copy()
-    _Layer(str(overrides), layers).apply(_read_yaml(overrides.read_text, str(overrides)))
+    # The checks every file under rules/ gets: a regular file, UTF-8 (bad bytes at their
+    # line and column), YAML not nested too deep.
+    _Layer(str(overrides), layers).apply(parse_yaml(read_text(overrides), overrides))
     return layers
 
 
@@ -339,22 +339,4 @@ def _curated(source: Any, cache: Any) -> Any:
         cached = {}
     if cached.get("source_sha256") == hashlib.sha256(text.encode()).hexdigest():
         return cached["data"]
-    return _read_yaml(lambda encoding: text, str(source))
-
-
-def _read_yaml(read: Any, path: str) -> Any:
-    try:
-        text = read(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror}", path=path) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("the file is not UTF-8 text", path=path) from exc
-    try:
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(problem, path=path, line=line, column=column) from exc
-    except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=path) from exc
+    return parse_yaml(text, Path(str(source)))

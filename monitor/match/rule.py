@@ -11,7 +11,9 @@ from __future__ import annotations
 import copyreg
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 from monitor.match.nodes import FieldName, Node, Phrase, Term
 
@@ -47,6 +49,17 @@ class Example:
 
 
 @dataclass(frozen=True)
+class RuleWarning:
+    """Something in a rule that loads but is likely a mistake (`monitor rules check` shows
+    it). A plain value, not an exception: rules are pickled to the parse workers."""
+
+    message: str
+    line: int | None = None  # 1-based, in the rule's file
+    column: int | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -60,6 +73,16 @@ class Rule:
     no_match_examples: tuple[Example, ...] = ()
     path: str = ""
     line: int | None = field(default=None, compare=False)
+    enabled: bool = True  # false: loaded and checked, never matched
+    mute_until: date | None = None  # matches are stored, routes hold them until this date
+    warnings: tuple[RuleWarning, ...] = field(default=(), compare=False, repr=False)
+
+    def muted(self, now: datetime, timezone: str = "UTC") -> bool:
+        """Whether routes hold this rule's matches at `now`: until `mute_until` begins in the
+        route's time zone (a desk in Tokyo expects its morning, not UTC's)."""
+        return self.mute_until is not None and now.astimezone(ZoneInfo(timezone)).date() < (
+            self.mute_until
+        )
 
 
 @dataclass(frozen=True)
@@ -84,3 +107,9 @@ class Match:
         """One line: the rule, its score and every hit, e.g. `r (score 5): PLA title@0-3`."""
         hits = ", ".join(f"{h.term} {h.field}@{h.start}-{h.end}" for h in self.hits)
         return f"{self.rule_id} (score {self.score:g}): {hits or 'no term hits'}"
+
+
+def held(rule: Rule | None, now: datetime, timezone: str = "UTC") -> bool:
+    """Whether routes hold back a match of `rule` at `now`: the rule is muted. A rule deleted
+    since it matched (None) is never held: its matches are still delivered."""
+    return rule is not None and rule.muted(now, timezone)

@@ -1,6 +1,8 @@
-"""The background service (`monitor run`): the scheduler that decides when polls and deliveries
-run, the health and metrics endpoint, logging with secret redaction and the instance lock.
-It calls the same stage functions as the CLI; it makes no requests and speaks no SQL itself.
+"""The background service (`monitor run`): the scheduler that decides when polls run, the
+delivery job beside it (neither ever waits for the other), the watchdog behind /healthz, the
+health and metrics endpoint, reloads of rules/, signals that stop it in time whatever hangs,
+`.env`, logging with secret redaction and the instance lock. It calls the same stage
+functions as the CLI; it makes no requests and speaks no SQL itself.
 
 Entry points: `run_service` with `ServiceOptions`.
 """

@@ -7,7 +7,8 @@ log call passes them with `extra=`, and `exc` for a traceback).
 Secrets live in environment variables named by `*_env` keys of `channels.yaml`
 (`password_env: SMTP_PASSWORD`). A filter on every handler replaces their values with
 `[redacted]` in each record's message, arguments and traceback before any formatter sees it,
-so a server that echoes a password in an error reply cannot put it in the log. The names are
+so a server that echoes a password in an error reply cannot put it in the log (nor the
+base64 of it that an SMTP `AUTH` line carries). The names are
 read from the file's text with a pattern rather than through the channels validator: an
 invalid or half-edited file must still have its secrets redacted.
 """
@@ -22,7 +23,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-REDACTED = "[redacted]"
+from monitor.deliver.result import REDACTED as REDACTED  # one mark for logs and stored errors
+from monitor.deliver.result import echo_forms
+
 FORMATS = ("human", "json")
 CONTEXT_FIELDS = ("feed", "rule", "receiver", "digest")
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -126,4 +129,5 @@ def watch_secrets(channels_file: Path, env: Mapping[str, str] | None = None) -> 
     whose name was just edited out of the file.
     """
     found = secrets_named_in(channels_file, os.environ if env is None else env)
-    REDACTOR.update([*REDACTOR.secrets, *found])
+    # Their base64 forms too: a mail server refusing a login may quote the AUTH line back.
+    REDACTOR.update([*REDACTOR.secrets, *echo_forms(found)])

@@ -5,14 +5,21 @@ APScheduler 3 on asyncio decides *when*; the work is `poll.poll_cycle`, the same
 due: each feed keeps its own interval (plus jitter) through its stored `next_due`, so a tick
 costs one small query when nothing is due. The job has `max_instances=1` and `coalesce=True`
 (a slow cycle is never run twice at once, missed ticks collapse into one) and a misfire grace
-time. `feeds.yaml` and the rule files are re-read when they change; an invalid edit is logged
-with its file:line and the last good configuration stays in force.
+time; when a tick finds the cycle still running, the log says so in words (`watchdog`).
+`feeds.yaml` and the rule files are re-read when they change (`watched`): an edit that cannot
+be loaded is logged and counted, and the last good configuration stays in force.
 
-Stopping (SIGTERM/SIGINT) cancels the cycle in flight. That is safe at any await: a feed's
-items and state are written in one synchronous transaction, so nothing is ever half-written.
-SIGHUP reloads everything under `rules/` at once, changed or not. One service per database:
-`lock.InstanceLock` is held for the service's life. `/healthz` and `/metrics` are served from
-a thread (`health.HealthServer`); the metrics are counted here from what the stages return.
+Delivery is its own job (`delivery.DeliveryJob`): the cycle wakes it as soon as a feed has
+stored new matches, cron routes wake it at their time, and it never holds up a poll (nor a
+poll a send). `/healthz` and `/metrics` are served from a thread (`health.HealthServer`);
+/healthz turns 503 when the poll cycle stops making progress (`watchdog.Progress`).
+
+Stopping (SIGTERM/SIGINT, `stopping.Stopper`) cancels the cycle in flight, gives a send in
+flight a moment to finish, kills the parse workers and closes the store; if anything hangs,
+the process still exits in time. That is safe at any point: a feed's items and state are
+written in one transaction, and a digest is recorded as sent only after the server accepted
+it. SIGHUP reloads everything under `rules/` at once. One service per database:
+`lock.InstanceLock` is held for the service's life.
 """
 
 from __future__ import annotations
@@ -22,36 +29,40 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
 
+from apscheduler.events import JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.deliver import SendResult
 from monitor.digest.channels import Channels, load_channels
 from monitor.digest.cron import schedule_trigger
-from monitor.digest.dispatch import freeze_route, send_due
 from monitor.errors import MonitorError
 from monitor.ingest.feeds import load_feeds
 from monitor.ingest.poll import Parser, poll_cycle, utcnow
 from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
-from monitor.models import CycleSummary, FetchStatus, Route
+from monitor.models import CycleSummary, FetchStatus, PollOutcome
+from monitor.service.delivery import DeliveryJob, Snapshot
 from monitor.service.health import Health, HealthServer
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
+from monitor.service.stopping import Stopper
+from monitor.service.watchdog import SCHEDULER_EVENTS, Progress, quiet_scheduler, translate
+from monitor.service.watched import Watched
 from monitor.store import Store
-from monitor.store.outbox import FrozenDigest, Outbox
 from monitor.store.probe import DatabaseProbe
 
 log = logging.getLogger("monitor.service")
-T = TypeVar("T")
 
-STOP_TIMEOUT = 8.0  # seconds to wait for the cycle to unwind; the promise to users is 10
+# The promise to users is an exit within 10 s of SIGTERM: the cycle and the sends get these
+# to unwind, and whatever still hangs after HARD_STOP ends with the process.
+CYCLE_STOP = 5.0
+SEND_STOP = 3.0
+HARD_STOP = 9.0
+SLOW_TICKS = 4  # a cycle or a send running this many ticks is reported (60 s by default)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,11 @@ class ServiceOptions:
     health_host: str = "127.0.0.1"
     health_port: int = 8321  # 0 picks a free port (logged)
 
+    @property
+    def slow_after(self) -> float:
+        """Seconds after which a running cycle or send is reported as slow."""
+        return SLOW_TICKS * self.tick
+
 
 def summary_line(summary: CycleSummary) -> str:
     """The one log line a cycle writes."""
@@ -72,61 +88,8 @@ def summary_line(summary: CycleSummary) -> str:
         f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
         f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone), "
         f"{summary.new} new, {summary.updated} updated items, {summary.matches} rule matches "
-        f"in {summary.elapsed:.1f} s"
+        f"({summary.history} kept as history) in {summary.elapsed:.1f} s"
     )
-
-
-def file_stamp(*paths: Path) -> tuple[tuple[str, int, int], ...]:
-    """What changes when any of `paths` (or the files in a folder among them) is edited."""
-    stamp = []
-    for path in paths:
-        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-        for file in files:
-            try:
-                st = file.stat()
-            except FileNotFoundError:
-                continue
-            stamp.append((str(file), st.st_mtime_ns, st.st_size))
-    return tuple(stamp)
-
-
-class Watched(Generic[T]):
-    """The last good value loaded from some files, reloaded when the files change.
-
-    An invalid edit is logged with its file:line and the last good value stays in force; only
-    the first load may fail (the service refuses to start on an invalid configuration).
-    """
-
-    def __init__(
-        self,
-        what: str,
-        paths: tuple[Path, ...],
-        load: Callable[[], T],
-        on_reload: Callable[[str, bool], None] | None = None,
-    ) -> None:
-        self.what, self.paths, self._load, self._on_reload = what, paths, load, on_reload
-        self._stamp = file_stamp(*paths)
-        self.value: T = load()
-
-    def refresh(self, *, force: bool = False) -> bool:
-        """Reload if the files changed (or `force`); True when a new value took effect."""
-        stamp = file_stamp(*self.paths)
-        if stamp == self._stamp and not force:
-            return False
-        self._stamp = stamp
-        try:
-            self.value = self._load()
-        except MonitorError as error:
-            log.error("%s; keeping the last good %s", error, self.what)
-            self._reported(ok=False)
-            return False
-        log.info("reloaded %s", self.what)
-        self._reported(ok=True)
-        return True
-
-    def _reported(self, *, ok: bool) -> None:
-        if self._on_reload is not None:
-            self._on_reload(self.what, ok)
 
 
 class Service:
@@ -143,6 +106,14 @@ class Service:
         self._probe = DatabaseProbe(options.db_path)
         self._scheduler: AsyncIOScheduler | None = None
         self.parser = Parser(Parser.default_workers(len(self.feeds.value.feeds)))
+        self.progress = Progress(options.tick, options.slow_after)
+        self.delivery = DeliveryJob(
+            self.store,
+            self._snapshot,
+            self.metrics,
+            every=options.tick,
+            slow_after=options.slow_after,
+        )
         self._cycle_task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
         self._match_totals = self.store.match_counts()  # the baseline of monitor_matches
@@ -166,6 +137,13 @@ class Service:
         log.info("channels: %d receivers, %d routes", len(channels.receivers), len(channels.routes))
         return channels
 
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(
+            channels=self.channels.value,
+            rules={r.id: r for r in self.rules.value.rules},
+            feeds={f.id: f for f in self.feeds.value.feeds},
+        )
+
     def refresh(self, *, force: bool = False) -> None:
         """Reload what was edited under rules/ (everything when `force`)."""
         self.feeds.refresh(force=force)
@@ -179,20 +157,43 @@ class Service:
         self.refresh(force=True)
 
     async def cycle(self) -> None:
-        """One scheduler tick: reload config if edited, poll due feeds, deliver, prune."""
+        """One scheduler tick: reload config if edited, poll due feeds, prune."""
         if self._stopping:
             return  # a tick that fired as the stop began: the store may already be closed
         self._cycle_task = asyncio.current_task()
-        self.refresh()
-        config = self.feeds.value
-        summary = await poll_cycle(
-            config.feeds, self.store, config.settings, parser=self.parser, ruleset=self.rules.value
-        )
-        self._polled(summary)
-        routes = self.channels.value.routes
-        await self.deliver([r for r in routes if r.schedule == "immediate"])
-        self._prune_if_due(config.settings.retention)
-        self._cycle_task = None
+        self.progress.cycle_started()
+        try:
+            self.refresh()
+            config = self.feeds.value
+            summary = await poll_cycle(
+                config.feeds,
+                self.store,
+                config.settings,
+                parser=self.parser,
+                ruleset=self.rules.value,
+                on_outcome=self._feed_done,
+            )
+            self._polled(summary)
+            self._prune_if_due(config.settings.retention)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Abandoned by the stop, safely (see the module docstring): ending quietly keeps
+            # APScheduler from logging the cancellation as a crash with a traceback.
+            log.info("poll cycle abandoned: the service is stopping")
+        except MonitorError as error:  # e.g. the database cannot be read: try next tick
+            log.error("poll cycle: %s", error)
+        except Exception:
+            log.exception("poll cycle: unexpected error (the next tick tries again)")
+        finally:
+            self._cycle_task = None
+            self.progress.cycle_ended()
+
+    def _feed_done(self, outcome: PollOutcome) -> None:
+        """A feed of the cycle is stored: immediate routes need not wait for the others."""
+        self.progress.feed_done()
+        if outcome.matches:
+            self.delivery.wake()
 
     def _polled(self, summary: CycleSummary) -> None:
         """Log and count a poll cycle."""
@@ -213,28 +214,11 @@ class Service:
         self.metrics.matched(new_matches(self._match_totals, totals), severity)
         self._match_totals = totals
 
-    async def deliver(self, routes: Sequence[Route]) -> None:
-        """Freeze these routes' digests, then send every due digest (retries included)."""
-        channels, now = self.channels.value, utcnow()
-        rules = {r.id: r for r in self.rules.value.rules}
-        feeds = {f.id: f for f in self.feeds.value.feeds}
-        for route in routes:
-            freeze_route(self.store, route, channels, rules, feeds, now)
-        sent = await send_due(self.store, channels, os.environ)
-        self._count_sends(sent)
-
-    def _count_sends(self, sent: Sequence[tuple[FrozenDigest, SendResult]]) -> None:
-        outbox = Outbox(self.store)
-        # A failure's fate (retry or dead) is what dispatch recorded; look it up only then.
-        results = [(d, r, "delivered" if r.ok else _status(outbox, d.id)) for d, r in sent]
-        self.metrics.sent(results)
-        self.metrics.queue(outbox.counts())
-
     async def route_due(self, route_id: str) -> None:
-        """A cron route's time has come."""
-        if self._stopping:
-            return
-        await self.deliver([r for r in self.channels.value.routes if r.id == route_id])
+        """A cron route's time has come: the delivery job takes it from here, at once.
+        (A coroutine, so APScheduler runs it on the loop rather than in a thread.)"""
+        if not self._stopping:
+            self.delivery.route_due(route_id)
 
     def _schedule_routes(self) -> None:
         """One job per cron route, in the route's time zone; replaced on every reload."""
@@ -247,7 +231,7 @@ class Service:
         for route in self.channels.value.routes:
             trigger = schedule_trigger(route)
             if trigger is None:
-                continue  # immediate: delivered after each poll cycle
+                continue  # immediate: delivered as soon as a poll stores matches
             scheduler.add_job(
                 self.route_due,
                 trigger,
@@ -273,6 +257,7 @@ class Service:
         try:
             health = self._serve_health()
             self._start_scheduler()
+            self.delivery.start()
             log.info(
                 "monitor running: %d feeds, database %s",
                 len(self.feeds.value.feeds),
@@ -283,10 +268,8 @@ class Service:
             self._stopping = True
             if health is not None:
                 health.stop()
-            if self._scheduler is not None and self._scheduler.running:
-                self._scheduler.shutdown(wait=False)
-            await self._cancel_cycle()
-            self.parser.close()
+            await self._stop_jobs()
+            self.parser.abandon()
             self.store.close()
             log.info("monitor stopped")
 
@@ -298,6 +281,7 @@ class Service:
         return server
 
     def _start_scheduler(self) -> None:
+        quiet_scheduler()
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
             self.cycle,
@@ -308,20 +292,33 @@ class Service:
             coalesce=True,
             misfire_grace_time=max(1, int(self.options.tick)),
         )
+        scheduler.add_listener(self._scheduler_event, SCHEDULER_EVENTS)
         self._scheduler = scheduler
         self._schedule_routes()
         scheduler.start()
 
+    def _scheduler_event(self, event: JobEvent) -> None:
+        """APScheduler's "still running" and "missed", said in the user's terms."""
+        said = translate(event, self.progress, datetime.now(UTC))
+        if said is not None:
+            log.log(*said)
+
     def health(self) -> Health:
-        """/healthz: the scheduler runs and the database file answers. Runs in a thread."""
+        """/healthz: the scheduler runs, the poll cycle makes progress and the database file
+        answers. Runs in a thread."""
         scheduler = self._scheduler
-        details: dict[str, object] = {"pid": os.getpid(), "feeds": len(self.feeds.value.feeds)}
+        feeds = self.feeds.value
+        enabled = sum(1 for f in feeds.feeds if f.enabled)
+        details: dict[str, object] = {"pid": os.getpid(), "feeds": enabled}
         last = self.metrics.last_success_at
         details["last_successful_poll"] = _iso(last) if last is not None else None
         if self._stopping:
             return Health(ok=False, reason="stopping", details=details)
         if scheduler is None or not scheduler.running:
             return Health(ok=False, reason="the scheduler is not running", details=details)
+        stuck = self.progress.stuck(feeds.settings.total_timeout)
+        if stuck is not None:
+            return Health(ok=False, reason=stuck, details=details)
         problem = self._probe.problem()
         if problem is not None:
             return Health(ok=False, reason=problem, details=details)
@@ -330,18 +327,27 @@ class Service:
     def _metrics_page(self) -> tuple[bytes, str]:
         return self.metrics.render(), CONTENT_TYPE
 
+    async def _stop_jobs(self) -> None:
+        """Stop ticking, end the cycle and the sends in flight, then the scheduler.
+
+        In that order because the scheduler's shutdown cancels whatever job it started, and
+        reports each as a crash with a traceback: by then no job of ours is left running (a
+        tick submitted just before sees `_stopping` at its first step and returns)."""
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            scheduler.pause()
+        await asyncio.sleep(0)  # that first step
+        await asyncio.gather(self._cancel_cycle(), self.delivery.stop(SEND_STOP))
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+
     async def _cancel_cycle(self) -> None:
         task = self._cycle_task
         if task is None or task.done():
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, STOP_TIMEOUT)
-
-
-def _status(outbox: Outbox, digest_id: str) -> str:
-    digest = outbox.get(digest_id)
-    return digest.status if digest is not None else "unknown"
+            await asyncio.wait_for(task, CYCLE_STOP)
 
 
 def _iso(timestamp: float) -> str:
@@ -360,8 +366,7 @@ def run_service(options: ServiceOptions) -> None:
 async def _main(options: ServiceOptions) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    Stopper(loop, stop, HARD_STOP).install()
     service: Service | None = None
 
     def reload() -> None:

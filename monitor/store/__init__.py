@@ -1,7 +1,8 @@
 """The store stage: the only package that speaks SQL.
 
-`core` holds the `Store` (feeds' state, items, matches), `schema` the migrations, `ftsquery`
-the translation of a user's search into an FTS5 expression.
+`core` holds the `Store` (feeds' state, items, matches), `schema` the migrations, `filters` and
+`ftsquery` the translation of a user's search (the rule query language) into SQL and FTS5,
+`details` the whole story of one item (`monitor items show`).
 """
 
 from monitor.store.core import BUSY_TIMEOUT, Enrich, Store

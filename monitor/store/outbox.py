@@ -3,6 +3,11 @@
 Statuses of a digest: `pending` (frozen, never tried), `retrying` (failed, will be tried again
 at `next_attempt`), `delivered` (the server accepted it), `dead` (given up: permanent failure
 or too old; `monitor digest retry ID` puts it back to `pending`).
+
+`deliveries` claims an item for a route once: `shown` is 1 when the digest lists it in full,
+2 when it only refers to it (the receiver got it in full from another route). Items a digest
+counted but did not list (over `max_items`) are not claimed: they stay pending for the
+route's next digest, and `left_out` remembers them for `monitor digest show ID --left-out`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from monitor.store.core import Store
 from monitor.store.rows import _ts
 
 ACTIVE = ("pending", "retrying")
+LISTED, REFERRED = 1, 2  # deliveries.shown
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,28 @@ class FrozenDigest:
     next_attempt: datetime | None = None
     last_error: str | None = None
     delivered: datetime | None = None
+    leased_until: datetime | None = None  # a process is sending it until then
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The items a digest claims for its route (listed in full, or referred to) and those it
+    counted without listing (left for the route's next digest)."""
+
+    listed: tuple[int, ...] = ()
+    referred: tuple[int, ...] = ()
+    left_out: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """When a receiver got an item in full, and in which digest."""
+
+    sent: datetime
+    digest_id: str
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -62,6 +90,7 @@ def _digest(row: dict[str, Any]) -> FrozenDigest:
             "created": _time(row["created"]),
             "next_attempt": _time(row["next_attempt"]),
             "delivered": _time(row["delivered"]),
+            "leased_until": _time(row["leased_until"]),
             "body": bytes(row["body"]),
         }
     )
@@ -89,10 +118,11 @@ class Outbox:
         return start
 
     def pending(self, route_id: str, since: datetime) -> list[PendingMatch]:
-        """Matches recorded since `since` whose item this route has not had yet."""
+        """Matches recorded since `since` whose item this route has not had yet. History
+        (items that were old news when first seen) is never delivered."""
         rows = self._store._rows(
             "SELECT item_id, rule_id, score, hits, matched_at FROM matches"
-            " WHERE matched_at >= ? AND item_id NOT IN"
+            " WHERE matched_at >= ? AND history = 0 AND item_id NOT IN"
             " (SELECT item_id FROM deliveries WHERE route_id = ?)"
             " ORDER BY matched_at, item_id, rule_id",
             (_ts(since), route_id),
@@ -113,12 +143,12 @@ class Outbox:
         rendered: Rendered,
         route_id: str,
         receiver_id: str,
-        item_ids: Sequence[int],
-        summarised_ids: Sequence[int],
+        claims: Claims,
         now: datetime,
     ) -> bool:
         """Store a digest and claim its items, all or nothing. False when another process
         claimed one of the items meanwhile (nothing is stored then; collect again)."""
+        listed = [*claims.listed, *claims.referred]
         try:
             with self._store._guard("cannot write to"), self._store._write() as conn:
                 conn.execute(
@@ -128,19 +158,42 @@ class Outbox:
                     (
                         rendered.digest_id, route_id, receiver_id, rendered.kind, _ts(now),
                         rendered.subject, rendered.content_type, rendered.body,
-                        len(item_ids), len(summarised_ids),
+                        len(listed), len(claims.left_out),
                     ),
                 )  # fmt: skip
-                rows = [(route_id, i, rendered.digest_id, 1) for i in item_ids]
-                rows += [(route_id, i, rendered.digest_id, 0) for i in summarised_ids]
+                rows = [(route_id, i, rendered.digest_id, LISTED) for i in claims.listed]
+                rows += [(route_id, i, rendered.digest_id, REFERRED) for i in claims.referred]
                 conn.executemany(
                     "INSERT INTO deliveries (route_id, item_id, digest_id, shown)"
                     " VALUES (?, ?, ?, ?)",
                     rows,
                 )
+                conn.executemany(
+                    "INSERT INTO left_out (digest_id, item_id) VALUES (?, ?)",
+                    [(rendered.digest_id, i) for i in claims.left_out],
+                )
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def sent_to(self, receiver_id: str, item_ids: Sequence[int]) -> dict[int, SentRecord]:
+        """Which of these items the receiver already had in full from any route, in a digest
+        delivered or on its way (not dead): when, and in which digest (the first one)."""
+        rows = self._store._rows(
+            "SELECT d.item_id, min(coalesce(g.delivered, g.created)) AS sent, g.id"
+            " FROM deliveries d JOIN digests g ON g.id = d.digest_id"
+            " WHERE d.item_id IN (SELECT value FROM json_each(?)) AND d.shown = ?"
+            " AND g.receiver_id = ? AND g.status != 'dead' GROUP BY d.item_id",
+            (json.dumps(list(item_ids)), LISTED, receiver_id),
+        )
+        return {r["item_id"]: SentRecord(_time(r["sent"]) or _EPOCH, r["id"]) for r in rows}
+
+    def left_out(self, digest_id: str) -> list[int]:
+        """The items a digest counted but did not list, as item ids."""
+        rows = self._store._rows(
+            "SELECT item_id FROM left_out WHERE digest_id = ? ORDER BY item_id", (digest_id,)
+        )
+        return [r["item_id"] for r in rows]
 
     def due(self, now: datetime) -> list[FrozenDigest]:
         """Frozen digests to send now, oldest first, skipping disabled receivers."""
@@ -161,10 +214,10 @@ class Outbox:
         """
         with self._store._guard("cannot write to"), self._store._write() as conn:
             cursor = conn.execute(
-                "UPDATE digests SET next_attempt = ? WHERE id = ?"
+                "UPDATE digests SET next_attempt = ?, leased_until = ? WHERE id = ?"
                 " AND status IN ('pending', 'retrying')"
                 " AND (next_attempt IS NULL OR next_attempt <= ?)",
-                (_ts(until), digest_id, _ts(now)),
+                (_ts(until), _ts(until), digest_id, _ts(now)),
             )
             return cursor.rowcount == 1
 
@@ -187,7 +240,7 @@ class Outbox:
     def record_sent(self, digest_id: str, now: datetime) -> None:
         self._update(
             "UPDATE digests SET status = 'delivered', delivered = ?, attempts = attempts + 1,"
-            " next_attempt = NULL, last_error = NULL WHERE id = ?",
+            " next_attempt = NULL, leased_until = NULL, last_error = NULL WHERE id = ?",
             (_ts(now), digest_id),
         )
 
@@ -196,17 +249,19 @@ class Outbox:
         status = "retrying" if retry_at is not None else "dead"
         self._update(
             "UPDATE digests SET status = ?, attempts = attempts + 1, next_attempt = ?,"
-            " last_error = ? WHERE id = ?",
+            " leased_until = NULL, last_error = ? WHERE id = ?",
             (status, _ts(retry_at), error, digest_id),
         )
 
-    def requeue(self, digest_id: str) -> bool:
-        """Put a dead digest back in line (`monitor digest retry`); False if it is not dead."""
+    def requeue(self, digest_id: str, now: datetime) -> bool:
+        """Make a dead or retrying digest due now (`monitor digest retry`); False when it is
+        neither, or while another process holds its lease (it is being sent right now)."""
         with self._store._guard("cannot write to"), self._store._write() as conn:
             cursor = conn.execute(
-                "UPDATE digests SET status = 'pending', next_attempt = NULL"
-                " WHERE id = ? AND status = 'dead'",
-                (digest_id,),
+                "UPDATE digests SET status = 'pending', next_attempt = NULL, leased_until = NULL"
+                " WHERE id = ? AND status IN ('dead', 'retrying')"
+                " AND (leased_until IS NULL OR leased_until <= ?)",
+                (digest_id, _ts(now)),
             )
             return cursor.rowcount == 1
 

@@ -29,7 +29,10 @@ def _ts(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-_TIMES = {"published", "first_seen", "updated", "last_attempt", "last_success", "next_due"}
+_TIMES = {
+    "published", "first_seen", "updated", "last_attempt", "last_success", "next_due",
+    "first_polled",
+}  # fmt: skip
 # Columns named after the model fields: a field added to models.py without a migration adding
 # its column fails loudly at the first write instead of being silently dropped.
 _STATE_COLUMNS = tuple(f.name for f in fields(FeedState))
@@ -87,8 +90,10 @@ def _stored(row: dict[str, Any]) -> StoredItem:
     return StoredItem(id=row["id"], item=item, updated=_from_sql("updated", row["updated"]))
 
 
-_UPSERT_MATCH = """INSERT INTO matches (item_id, rule_id, score, hits, matched_at)
-    VALUES (?, ?, ?, ?, ?)
+# A rule matching an edited item again keeps its first time and its history flag: a match
+# once due for delivery must not turn into history (and be lost) because the item changed.
+_UPSERT_MATCH = """INSERT INTO matches (item_id, rule_id, score, hits, matched_at, history)
+    VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (item_id, rule_id) DO UPDATE SET score = excluded.score, hits = excluded.hits"""
 
 

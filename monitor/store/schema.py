@@ -147,3 +147,30 @@ def m007_history(db: Database) -> None:
         "ALTER TABLE matches ADD COLUMN history INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE feeds ADD COLUMN first_polled TEXT",
     )
+
+
+@_migration
+def m008_digest_upkeep(db: Database) -> None:
+    # `left_out`: the items a digest counted but did not list (over max_items). They are no
+    # longer claimed in `deliveries` (they stay pending for the route's next digest), so the
+    # rows older versions wrote with shown = 0 move here and their items become pending again.
+    # `routes` keeps the last failure to build a route's digest, for `monitor status` and for
+    # trying again later.
+    run_sql(
+        db,
+        """CREATE TABLE left_out (
+            digest_id TEXT NOT NULL REFERENCES digests (id), item_id INTEGER NOT NULL,
+            PRIMARY KEY (digest_id, item_id)) WITHOUT ROWID""",
+        "INSERT INTO left_out (digest_id, item_id)"
+        " SELECT digest_id, item_id FROM deliveries WHERE shown = 0",
+        "DELETE FROM deliveries WHERE shown = 0",
+        # "Did this receiver already get the item?" looks deliveries up by item.
+        "CREATE INDEX deliveries_item ON deliveries (item_id)",
+        "ALTER TABLE routes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE routes ADD COLUMN failing_since TEXT",
+        "ALTER TABLE routes ADD COLUMN last_error TEXT",
+        "ALTER TABLE routes ADD COLUMN retry_at TEXT",
+        # A lease told apart from a retry's wait: `monitor digest retry` may cut the wait short,
+        # never a send in progress.
+        "ALTER TABLE digests ADD COLUMN leased_until TEXT",
+    )

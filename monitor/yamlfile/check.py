@@ -8,15 +8,19 @@ The same converters check values typed on the command line, where there is no li
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import os
 import re
+import stat
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, ScalarEvent
 
 from monitor.errors import ConfigError
 from monitor.yamlfile.edit import round_trip_yaml
@@ -61,6 +65,11 @@ def parse_size(value: int | str) -> int:
     return int(float(match[1]) * _SIZE_UNITS[match[2] or "B"])
 
 
+class ConfigWarning(ConfigError):
+    """A problem worth showing that does not stop the file from loading: never raised, but
+    collected and printed by `monitor rules check` (and logged by the service)."""
+
+
 class Invalid(Exception):
     """A bad value; the caller knows where it is. `index` points into a list value."""
 
@@ -73,6 +82,18 @@ def as_text(what: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"'{what}' must be a non-empty string, got {value!r}", "quote it")
     return value.strip()
+
+
+_ENV_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def as_env_name(what: str, value: Any) -> str:
+    """The NAME of an environment variable holding a secret (the secret never is in a file)."""
+    text = as_text(what, value)
+    if not _ENV_RE.fullmatch(text):
+        hint = "the NAME of an environment variable: A-Z, 0-9 and '_', e.g. SMTP_PASSWORD"
+        raise Invalid(f"'{what}' must name an environment variable, got {text!r}", hint)
+    return text
 
 
 def as_words(what: str, pattern: re.Pattern[str], value: Any) -> tuple[str, ...]:
@@ -179,27 +200,113 @@ class Checker:
 
 
 def read_text(path: Path) -> str:
+    """The file's text. Only a regular file is read: opening a FIFO or a device would block
+    the service, so it is refused with an error instead (checked on the open file, no race).
+    Bytes that are not UTF-8 are reported at their line and column."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO opens at once
     except OSError as error:
         raise ConfigError(f"cannot read the file: {error.strerror}", path=str(path)) from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            hint = "replace it with a plain YAML file"
+            raise ConfigError("not a regular file", path=str(path), hint=hint)
+        data = file.read()
+    return decode_utf8(data, path)
+
+
+def decode_utf8(data: bytes, path: Path) -> str:
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ConfigError("the file is not UTF-8 text", path=str(path), line=line) from None
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[line_start : error.start].decode("utf-8", "replace")) + 1
+        byte = data[error.start : error.start + 1].hex()
+        message = f"the file is not UTF-8 text: byte 0x{byte} cannot be decoded here"
+        hint = "save the file as UTF-8"
+        raise ConfigError(message, path=str(path), line=line, column=column, hint=hint) from None
 
 
 def parse_yaml(text: str, path: Path) -> Any:
-    """The round-trip tree of `text`; a syntax error names the place ruamel points at."""
+    """The round-trip tree of `text`; a syntax error names the place ruamel points at, and so
+    does a document nested deeper than `MAX_DEPTH` (ruamel composes recursively: a few hundred
+    levels would exhaust the stack)."""
+    deep: Pos = None
     try:
-        return round_trip_yaml().load(text)
+        doc = round_trip_yaml().load(text)
+    except RecursionError:  # leave the except block first: its traceback is huge
+        doc, too_deep = None, True
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else None
         Checker(path).fail(f"invalid YAML: {error.problem or error.context}", where)
     except YAMLError as error:
         raise ConfigError(f"invalid YAML: {error}", path=str(path)) from None
+    except ValueError as error:  # ruamel builds a date from `2025-12-32` and fails
+        hint = "write a real date, or quote the value if it is not meant as one"
+        Checker(path).fail(f"invalid date: {error}", _bad_date(text), hint)
+    else:
+        deep = _deep_node(doc)
+        too_deep = deep is not None
+    if too_deep:
+        Checker(path).fail(_DEPTH_MESSAGE, deep or _deep_event(text), _DEPTH_HINT)
+    return doc
+
+
+MAX_DEPTH = 50  # the formats need under ten levels; far deeper is a mistake or an attack
+_DEPTH_MESSAGE = f"the YAML is nested deeper than {MAX_DEPTH} levels here"
+_DEPTH_HINT = "flatten it: no file under rules/ needs more than a few levels"
+
+
+def _deep_event(text: str) -> Pos:
+    """Where the parser's events (a flat stream, no recursion) first go too deep."""
+    depth = 0
+    try:
+        for event in round_trip_yaml().parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        pass
+    return None
+
+
+_DATE_RE = re.compile(r"(\d{4})-(\d\d?)-(\d\d?)(?:$|[Tt ])")
+
+
+def _bad_date(text: str) -> Pos:
+    """Where the first unquoted scalar shaped like a date is not one."""
+    for event in round_trip_yaml().parse(text):
+        match = _DATE_RE.match(event.value) if isinstance(event, ScalarEvent) else None
+        if match and event.style is None:
+            try:
+                date(*map(int, match.groups()))
+            except ValueError:
+                return event.start_mark.line + 1, event.start_mark.column + 1
+    return None
+
+
+def _deep_node(doc: Any) -> Pos:
+    """The place of the first mapping or list deeper than `MAX_DEPTH`, walked without
+    recursion. A node shared by aliases is walked again only when reached deeper than before,
+    so a tree of aliases costs at most `MAX_DEPTH` visits per node, and a cycle ends here."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    deepest: dict[int, int] = {}
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, CommentedMap | CommentedSeq) or deepest.get(id(node), 0) >= depth:
+            continue
+        if depth > MAX_DEPTH:
+            return node.lc.line + 1, node.lc.col + 1
+        deepest[id(node)] = depth
+        children = node.values() if isinstance(node, CommentedMap) else node
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def as_choice(what: str, choices: tuple[str, ...], value: Any) -> str:

@@ -14,9 +14,11 @@ result again to check it: splicing trusts indentation, not a YAML parser.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -143,6 +145,29 @@ def dump(doc: Any, original: str) -> str:
     buffer = StringIO()
     yaml.dump(doc, buffer)
     return buffer.getvalue()
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file of `path`: hidden beside it (`rules/.feeds.yaml.lock`), so it is never
+    taken for a rules file (those end in .yaml)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive edit lock of `path` (flock on its lock file) inside the block.
+
+    Every command that edits a file under `rules/` takes it around read-check-write, so two
+    edits made at once both land instead of the second silently replacing the first. The
+    lock goes with the process, even after a crash; the lock file itself stays (harmless).
+    Raises OSError when the lock file cannot be created (a read-only folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits: another edit holds it for milliseconds
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -70,13 +70,14 @@ def test_items_search_finds_cjk_and_prints_json(env: tuple[FeedServer, Path, Pat
 
 
 def test_feeds_add_list_remove_keep_comments(env: tuple[FeedServer, Path, Path]) -> None:
-    _server, rules, db = env
+    server, rules, db = env
+    news = server.add("/news.xml", serve(TWO))  # `feeds add` fetches it: served here, offline
     added = run(
         rules,
         db,
         "feeds",
         "add",
-        "https://example.org/news.xml",
+        news,
         "--tag",
         "wire",
         "--interval",
@@ -85,7 +86,7 @@ def test_feeds_add_list_remove_keep_comments(env: tuple[FeedServer, Path, Path])
     assert added.exit_code == 0, added.output
     text = (rules / "feeds.yaml").read_text(encoding="utf-8")
     assert "# Our sources. This comment must survive CLI edits." in text
-    assert "# the wire" in text and "https://example.org/news.xml" in text
+    assert "# the wire" in text and news in text
 
     listed = run(rules, db, "feeds", "list", "--json").output.splitlines()
     assert [json.loads(line)["id"] for line in listed][:2] == ["good", "bad"]

@@ -5,7 +5,9 @@ and a bounded subject naming the count and top topics."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from monitor.digest.arrange import SUBJECT_MAX, Group, arrange, collapse, subject
 from monitor.models import (
@@ -16,6 +18,7 @@ from monitor.models import (
     Receiver,
     Route,
     RuleRef,
+    SentBefore,
     SmtpServer,
     WebhookReceiver,
 )
@@ -67,17 +70,22 @@ def make_digest(
     truncated: int = 0,
     receiver: Receiver = RECEIVER,
     timezone: str = "Asia/Tokyo",
+    already: tuple[SentBefore, ...] = (),
+    **route_keys: Any,
 ) -> Digest:
     route = Route(id="asia", receiver=receiver.id, group_by=group_by, timezone=timezone)
+    route = replace(route, **route_keys)
+    published = [e.item.published for e in entries]
     return Digest(
         id="d-2025-12-02-asia",
         route=route,
         receiver=receiver,
         created=T0 + timedelta(days=1),
-        window_start=T0 if entries else None,
-        window_end=T0 + timedelta(days=1),
+        window_start=min(published, default=None),
+        window_end=max(published, default=T0 + timedelta(days=1)),
         entries=tuple(entries),
         truncated=truncated,
+        already=already,
     )
 
 
@@ -175,10 +183,64 @@ def test_subject_counts_and_names_top_topics() -> None:
         "[monitor] 5 alerts: Taiwan Strait military pressure (3, critical), "
         "North Korean missiles (1, high) ..."
     )
-    short = subject(make_digest(sample()[:2]))
-    assert short == "[monitor] 2 alerts: North Korean missiles (1, high), Earthquakes in Asia (1)"
     assert subject(make_digest([])) == "[monitor] no new alerts"
-    assert subject(make_digest(sample()[:1])).startswith("[monitor] 1 alert:")
+
+
+def test_subject_names_the_headlines_of_up_to_three_entries() -> None:
+    one = subject(make_digest(sample()[1:2]))
+    assert one == "[monitor] 1 alert: North Korea fires ballistic missiles (high)"
+    two = subject(make_digest(sample()[:2]))
+    # Most severe first; only high and critical are spelled out.
+    assert two == (
+        "[monitor] 2 alerts: North Korea fires ballistic missiles (high); "
+        "Magnitude 7.5 quake off Aomori"
+    )
+    three = subject(make_digest(sample()[:3]))
+    assert three.startswith("[monitor] 3 alerts: PLA drills around Taiwan (critical); North")
+    assert len(three) <= SUBJECT_MAX and three.endswith(" ...")  # the third did not fit
+    four = subject(make_digest(sample()[:4]))
+    assert four.startswith("[monitor] 4 alerts: Taiwan Strait military pressure (2, critical)")
+
+
+def test_subject_counts_stories_as_the_headings_do() -> None:
+    wire = make_entry(
+        10,
+        "Philippine vessels hit by water cannon near Scarborough Shoal",
+        (QUAKE,),
+        summary="Chinese coast guard ships blasted two fisheries boats with water cannon.",
+    )
+    dispatch = make_entry(
+        11,
+        "Manila releases video of water-cannon attack at Scarborough Shoal",
+        (QUAKE,),
+        hours=4,
+        summary="The footage shows coast guard cutters spraying a fisheries vessel.",
+        feed="Monsoon Dispatch",
+    )
+    korea = [
+        make_entry(20, "North Korea fires ballistic missiles", (KOREA,), hours=1),
+        make_entry(21, "Seoul raises its alert level", (KOREA,), hours=2),
+        make_entry(22, "Tokyo protests over the launch", (KOREA,), hours=3),
+    ]
+    digest = make_digest([wire, dispatch, *korea])
+    groups = arrange(digest)
+    assert [(g.title, len(g.entries)) for g in groups] == [
+        ("North Korean missiles", 3),
+        ("Earthquakes in Asia", 1),  # the two reports of one story are one entry
+    ]
+    assert subject(digest) == (
+        "[monitor] 4 alerts: North Korean missiles (3, high), Earthquakes in Asia (1)"
+    )
+
+
+def test_subject_is_one_line_whatever_the_titles_hold() -> None:
+    folded = RuleRef("r", "Military pressure\nin the Taiwan Strait\n", "high")
+    entries = [make_entry(i, f"t{i}", (folded,), hours=i) for i in range(5)]
+    assert subject(make_digest(entries)) == (
+        "[monitor] 5 alerts: Military pressure in the Taiwan Strait (5, high)"
+    )
+    headline = subject(make_digest([make_entry(1, "  PLA drills\r\naround Taiwan ", (folded,))]))
+    assert headline == "[monitor] 1 alert: PLA drills around Taiwan (high)"
 
 
 def test_subject_is_bounded() -> None:
@@ -187,5 +249,6 @@ def test_subject_is_bounded() -> None:
     text = subject(make_digest(entries))
     assert len(text) <= SUBJECT_MAX
     assert text.endswith(" ...")
-    one = [make_entry(1, "t", (RuleRef("r", "x" * 300, "info"),))]
-    assert len(subject(make_digest(one))) == SUBJECT_MAX
+    one = [make_entry(1, "x" * 300, (RuleRef("r", "a rule", "info"),))]
+    long_one = subject(make_digest(one))
+    assert len(long_one) == SUBJECT_MAX and long_one.endswith("x…")

@@ -71,6 +71,8 @@ routes:
     group_by: [region, story]
     max_items: 20
     send_empty: true
+    repeat: full
+    max_age: 2d
   - receiver: ops
     schedule: immediate
   - receiver: ops
@@ -120,6 +122,8 @@ def test_full_file_loads_every_key(tmp_path: Path) -> None:
         group_by=("region", "story"),
         max_items=20,
         send_empty=True,
+        repeat="full",
+        max_age=timedelta(days=2),
     )
 
 
@@ -281,6 +285,11 @@ ERRORS = [
      "'max_items' must be a whole number of at least 1"),
     ("send_empty not a bool", route("send_empty: sometimes"), "8:34",
      "'send_empty' must be true or false"),
+    ("bad repeat", route("repeat: twice"), "8:30",
+     "'repeat' must be one of reference, full, got 'twice'"),
+    ("max_age without unit", route("max_age: 2"), "8:31",
+     "'max_age' must be a duration with a unit"),
+    ("max_age too short", route("max_age: 10s"), "8:31", "'max_age' must be at least 1m"),
     ("unknown timezone", route("timezone: Asia/Tokio"), "8:32",
      "unknown timezone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)"),
     ("labels with a list", route("match: {labels: {desk: [a, b]}}"), "8:45",

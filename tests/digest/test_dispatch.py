@@ -8,118 +8,25 @@ killed between send and record loses nothing and resends at most once, byte-iden
 
 from __future__ import annotations
 
-import base64
 import email
 import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from pathlib import Path
 
-import pytest
-
-from monitor.digest.channels import Channels, load_channels
-from monitor.digest.dispatch import freeze_route, send_due
-from monitor.match.rule import Hit, Match, Rule
-from monitor.match.ruleset import load_ruleset
-from monitor.models import FeedState, Item
-from monitor.store import Store
 from monitor.store.outbox import Outbox
+from tests.digest.world import (
+    NOW,
+    SECRET,
+    World,
+    email_channels,
+    hook_channels,
+    send,
+)
 from tests.support.receivers import SmtpCatcher, WebhookCatcher, answer, stall
-
-SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-ENV = {"HOOK_SECRET": SECRET}
-RULES = """\
-rules:
-  - id: strait
-    title: Taiwan Strait military pressure
-    severity: critical
-    query: '"Taiwan Strait"'
-  - id: economy
-    title: Economy
-    severity: low
-    query: economy
-"""
-NOW = datetime(2025, 12, 2, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class World:
-    store: Store
-    rules: dict[str, Rule]
-    rules_dir: Path
-    db: Path
-
-    def add(self, guid: str, title: str, rule_ids: Sequence[str], feed: str = "wire") -> None:
-        """Store an item with matches of these rules, as a poll would."""
-        item = Item(
-            feed_id=feed, guid=guid, link=f"https://news.example.org/{guid}", title=title,
-            summary=title, html="", author=None, lang="en",
-            published=NOW, first_seen=NOW, content_hash=guid, regions=("TW",),
-        )  # fmt: skip
-        matches = [Match(r, 0.0, (Hit(title, "title", 0, len(title)),)) for r in rule_ids]
-        self.store.save_items(
-            feed, [item], FeedState(feed_id=feed, url="http://x"), lambda i: (i, matches)
-        )
-
-    def channels(self, text: str) -> Channels:
-        path = self.rules_dir / "channels.yaml"
-        path.write_text(text, encoding="utf-8")
-        return load_channels(path, self.rules)
-
-    def freeze(self, channels: Channels, now: datetime = NOW) -> str | None:
-        frozen = [
-            freeze_route(self.store, r, channels, self.rules, {}, now) for r in channels.routes
-        ]
-        ids = [f.id for f in frozen if f is not None]
-        return ids[0] if ids else None
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    rules_dir = tmp_path / "rules"
-    (rules_dir / "alerts").mkdir(parents=True)
-    (rules_dir / "alerts" / "asia.yaml").write_text(RULES, encoding="utf-8")
-    rules = {r.id: r for r in load_ruleset(rules_dir).rules}
-    db = tmp_path / "state" / "monitor.db"
-    with Store(db) as store:
-        # Matches count for a route from its first sighting on: make that before the items.
-        yield World(store, rules, rules_dir, db)
-
-
-def email_channels(port: int, extra: str = "") -> str:
-    return f"""\
-receivers:
-  - id: desk
-    email: {{to: [desk@example.org], from: monitor@example.org,
-            smtp: {{host: 127.0.0.1, port: {port}, tls: none}}}}
-routes:
-  - id: desk-now
-    receiver: desk
-    schedule: immediate
-{extra}"""
-
-
-def hook_channels(url: str, extra: str = "") -> str:
-    return f"""\
-receivers:
-  - id: ops
-    webhook: {{url: "{url}", secret_env: HOOK_SECRET}}
-routes:
-  - id: ops-now
-    receiver: ops
-{extra}"""
-
-
-def send(world: World, channels: Channels, now: datetime = NOW) -> list[bool]:
-    import asyncio
-
-    return [r.ok for _, r in asyncio.run(send_due(world.store, channels, ENV, now))]
 
 
 def test_an_email_digest_is_sent_once_with_both_parts(world: World) -> None:
@@ -210,7 +117,7 @@ def test_a_permanent_failure_is_dead_until_requeued(world: World) -> None:
         assert send(world, channels) == [False]
         [dead] = outbox.recent(("dead",))
         assert "400" in (dead.last_error or "")
-        assert outbox.requeue(digest_id)
+        assert outbox.requeue(digest_id, NOW)
         assert send(world, channels) == [True]
     assert hook.requests[0].body == hook.requests[1].body
 
@@ -243,7 +150,9 @@ def test_smtp_down_then_up(world: World) -> None:
     assert len(smtp.messages) == 1
 
 
-def test_max_items_summarises_the_rest_and_route_filters_apply(world: World) -> None:
+def test_max_items_leaves_the_rest_for_the_next_digest_and_route_filters_apply(
+    world: World,
+) -> None:
     extra = "    max_items: 2\n    match: {severity: [critical]}\n"
     with WebhookCatcher(secret=SECRET) as hook:
         channels = world.channels(hook_channels(hook.url, extra))
@@ -256,13 +165,17 @@ def test_max_items_summarises_the_rest_and_route_filters_apply(world: World) -> 
         for n, headline in enumerate(headlines):
             world.add(f"s{n}", headline, ["strait"])
         world.add("e", "economy only", ["economy"])  # low severity: not for this route
-        world.freeze(channels)
-        assert world.freeze(channels) is None  # the summarised item is not carried over
+        first = world.freeze(channels)
         assert send(world, channels) == [True]
-    body = json.loads(hook.requests[0].body)
+        assert world.freeze(channels) is not None  # the one left out is still pending
+        assert send(world, channels) == [True]
+        assert world.freeze(channels) is None  # and now nothing is
+    body, rest = (json.loads(r.body) for r in hook.requests)
     titles = [i["title"] for g in body["groups"] for i in g["items"]]
     assert len(titles) == 2 and "economy only" not in titles
-    assert body["truncated"] == 1
+    assert body["truncated"] == 1 and f"monitor digest show {first} --left-out" in body["more"]
+    [[later]] = [[i["title"] for i in g["items"]] for g in rest["groups"]]
+    assert later in headlines and later not in titles and rest["truncated"] == 0
 
 
 def test_a_new_route_takes_the_last_day_of_matches_only(world: World) -> None:

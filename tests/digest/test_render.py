@@ -62,9 +62,9 @@ def test_email_parses_back_with_both_parts_and_headers() -> None:
     assert "Asia Wire · 2025-12-01 11:00 JST · CN, TW" in text  # the route's timezone
     assert "Matched: Taiwan Strait military pressure (critical): PLA" in text
     assert ">CRITICAL</span>" in html and "#b00020" in html  # colour AND word
-    hint = "7 more not shown (they come in the next digest); to see them now: "
-    command = "monitor items search --since 24h --limit 12"
-    assert hint + command in text and command in html
+    hint = "7 more not shown (they come in the next digest, after the next poll); "
+    command = "monitor digest show d-2025-12-02-asia --left-out"
+    assert hint + "to list them now: " + command in text and command in html
     assert "never shown" not in text + html  # item.html is never embedded
 
 
@@ -95,7 +95,7 @@ def test_email_cc_and_a_cjk_rule_title_in_the_subject() -> None:
         ),
     )
     msg = parse(render_email(make_digest(list(digest.entries), receiver=cc_receiver), NOW).body)
-    assert msg["Subject"] == "[monitor] 1 alert: 台湾海峡の軍事的圧力 (1, critical)"
+    assert msg["Subject"] == "[monitor] 1 alert: 演習 (critical)"
     assert msg["To"] == "a@example.org, b@example.org" and msg["Cc"] == "boss@example.org"
 
 
@@ -146,7 +146,8 @@ def test_webhook_json_matches_schema_and_content() -> None:
     jsonschema.validate(body, SCHEMA)
     assert body["version"] == "1" and body["type"] == "monitor.digest"
     assert body["digest_id"] == "d-2025-12-02-asia" and body["route"] == "asia"
-    assert body["window"] == {"start": "2025-12-01T00:00:00Z", "end": "2025-12-02T00:00:00Z"}
+    # The span of the items' published times, first to last.
+    assert body["window"] == {"start": "2025-12-01T01:00:00Z", "end": "2025-12-01T06:00:00Z"}
     assert [g["key"] for g in body["groups"]] == [
         "rule:taiwan-strait",
         "rule:korea-missiles",
@@ -160,7 +161,8 @@ def test_webhook_json_matches_schema_and_content() -> None:
         "severity": "critical",
         "terms": ["PLA"],
     }
-    assert body["truncated"] == 3 and "monitor items search" in body["more"]
+    assert body["truncated"] == 3 and "monitor digest show" in body["more"]
+    assert first["host"] == "news.example" and body["already_sent"] == []
 
 
 def test_webhook_json_is_deterministic_utf8_and_schema_valid_when_empty() -> None:

@@ -192,7 +192,7 @@ def test_each_error_names_file_line_and_column(
 def test_non_utf8_file_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_bytes(b"feeds:\n  - url: https://a.org/rss\n    title: caf\xe9\n")
-    with pytest.raises(ConfigError, match=r"feeds\.yaml:3: the file is not UTF-8"):
+    with pytest.raises(ConfigError, match=r"feeds\.yaml:3:15: the file is not UTF-8"):
         load_feeds(path)
 
 
@@ -407,7 +407,7 @@ def test_a_bad_hand_edit_is_reported_and_not_overwritten(tmp_path: Path) -> None
         load_feeds(path)
     with pytest.raises(ConfigError, match=r"feeds\.yaml:17:14"):
         FeedsFile.load(path)
-    with pytest.raises(ConfigError, match="changed on disk since it was read"):
+    with pytest.raises(ConfigError, match=r"feeds\.yaml:17:14"):  # the edit is not made on it
         edit.save()
     assert path.read_text(encoding="utf-8") == broken
 
@@ -426,7 +426,8 @@ def test_save_failing_midway_leaves_the_file_untouched(
     with pytest.raises(ConfigError, match=r"feeds\.yaml: cannot write: No space left on device"):
         edit.save()
     assert path.read_text(encoding="utf-8") == COMMENTED
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]  # no temp file left
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".feeds.yaml.lock", "feeds.yaml"]  # no temp file left
     monkeypatch.undo()
     edit.save()  # and the edit is still there to save once the disk has room
     assert load_feeds(path).feeds[-1].url == "https://d.example.org/rss"

@@ -187,8 +187,11 @@ def test_content_hash_tells_an_edit() -> None:
         (NOW - timedelta(days=3), NOW - timedelta(days=1), NOW - timedelta(days=3)),
         (None, NOW - timedelta(days=1), NOW - timedelta(days=1)),
         (None, None, NOW),
-        (NOW + timedelta(hours=23), None, NOW + timedelta(hours=23)),  # clock skew: kept
-        (NOW + timedelta(days=30), None, NOW),  # a broken feed: clamped
+        # Any time ahead is clamped to first seen: a wrong clock or zone at the source must
+        # neither sort the item above real news nor make it look fresh for hours.
+        (NOW + timedelta(minutes=1), None, NOW),
+        (NOW + timedelta(hours=9), None, NOW),  # JST written as UTC
+        (NOW + timedelta(days=30), None, NOW),
         (None, NOW + timedelta(days=2), NOW),
     ],
 )

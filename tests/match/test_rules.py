@@ -128,8 +128,8 @@ def test_missing_directory(tmp_path: Path) -> None:
         ("rules:\n  - id: a\n    query: x\n    feeds: tag:asia\n", (4, 12), "feeds must be a list"),
         ("rules: [1]\n", (1, 9), "each rule must be a mapping"),
         ("- id: a\n", (1, 1), "expected a mapping with a list under rules:"),
-        ("rules:\n  - id: a\n   query: [x\n", (3, 4), "not valid YAML"),
-        ("rules:\n  - id: a\n    id: b\n", (3, 5), "not valid YAML: found duplicate key"),
+        ("rules:\n  - id: a\n   query: [x\n", (3, 4), "invalid YAML"),
+        ("rules:\n  - id: a\n    id: b\n", (3, 5), "invalid YAML: found duplicate key"),
     ],
 )
 def test_error_messages(tmp_path: Path, text: str, where: tuple[int, int], message: str) -> None:
@@ -194,7 +194,7 @@ def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
     assert any("rule one: query: expected a term after AND" in m for m in messages)
     assert any("rule two: severity 'urgent'" in m for m in messages)
     assert any("unknown key 'colour'" in m for m in messages)
-    assert any("c.yaml:2:1: not valid YAML" in m for m in messages)
+    assert any("c.yaml:2:1: invalid YAML" in m for m in messages)
 
 
 def test_run_rule_tests_reports_each_failing_example(tmp_path: Path) -> None:

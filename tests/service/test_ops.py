@@ -7,6 +7,7 @@ wait ends on a log line or a process exit, never on a sleep.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -267,3 +268,16 @@ def test_the_lock_refuses_a_second_holder_and_frees_on_release(tmp_path: Path) -
 
 def test_new_matches_count_growth_only() -> None:
     assert new_matches({"a": 2, "b": 5}, {"a": 3, "b": 1, "c": 4}) == {"a": 1, "c": 4}
+
+
+def test_the_log_redacts_what_an_auth_line_carries(tmp_path: Path) -> None:
+    from monitor.service.logs import REDACTOR, watch_secrets
+
+    channels = tmp_path / "channels.yaml"
+    channels.write_text("a: {smtp: {username_env: BOT_USER, password_env: BOT_PW}}\n", "utf-8")
+    watch_secrets(channels, {"BOT_USER": "robot-sender", "BOT_PW": "pa55-w0rd-long"})
+    plain = base64.b64encode(b"\0robot-sender\0pa55-w0rd-long").decode()
+    alone = base64.b64encode(b"pa55-w0rd-long").decode()
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "535 %s / %s", (plain, alone), None)
+    assert REDACTOR.filter(record)
+    assert record.getMessage() == f"535 {REDACTED} / {REDACTED}"

@@ -31,6 +31,7 @@ class RunningService:
         *options: str,
         tick: float = 0.2,
         env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         argv = [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db)]
         self.proc = subprocess.Popen(
@@ -39,6 +40,7 @@ class RunningService:
             stdout=subprocess.DEVNULL,
             text=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []

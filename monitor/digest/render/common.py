@@ -1,15 +1,15 @@
-"""What the email and webhook renderers share: links, local times, the "more" hint."""
+"""What the email and webhook renderers share: links, local times, the digest's window,
+the "more" hint and the references to items sent before."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.models import Digest, DigestEntry
-
-SUMMARY_MAX = 400  # characters of an item's summary shown in a digest
+from monitor.digest.cron import schedule_trigger
+from monitor.models import Digest, DigestEntry, SentBefore
+from monitor.yamlfile.check import Invalid
 
 
 def safe_link(url: str | None) -> str | None:
@@ -38,37 +38,48 @@ def local_time(when: datetime, tz: str) -> str:
     return when.astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def short_summary(text: str) -> str:
-    """The summary cut to `SUMMARY_MAX` characters at a space where possible."""
-    text = " ".join(text.split())
-    if len(text) <= SUMMARY_MAX:
-        return text
-    cut = text[:SUMMARY_MAX]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > SUMMARY_MAX // 2 else cut) + "…"
+def window_text(digest: Digest) -> str:
+    """When the digest's items were published: `2025-12-01 09:30 JST` for one instant,
+    `2025-12-01 09:30 JST to 2025-12-02 07:00 JST` for a span."""
+    if digest.window_start is None:
+        return "no new items"
+    tz = digest.route.timezone
+    start, end = local_time(digest.window_start, tz), local_time(digest.window_end, tz)
+    return start if start == end else f"{start} to {end}"
 
 
-def more_hint(digest: Digest, now: datetime) -> str | None:
-    """`12 more not shown: ...` with a command that lists them, or None when none are left."""
+def sent_text(sent: SentBefore, digest: Digest) -> str:
+    """`already sent at 09:12` in the route's time zone (with the date on another day)."""
+    tz = zone(digest.route.timezone)
+    when, today = sent.sent.astimezone(tz), digest.created.astimezone(tz)
+    stamp = f"{when:%H:%M}" if when.date() == today.date() else f"{when:%Y-%m-%d %H:%M}"
+    return f"already sent at {stamp}"
+
+
+def more_hint(digest: Digest) -> str | None:
+    """`12 more not shown (...)`: when they come, and the command that lists exactly them;
+    None when nothing was left out."""
     if digest.truncated <= 0:
         return None
-    command = ["monitor items search", f"--since {_span(digest.window_start, now)}"]
-    match = digest.route.match
-    if len(match.rules) == 1:
-        command.append(f"--rule {match.rules[0]}")
-    if len(match.regions) == 1:
-        command.append(f"--region {match.regions[0]}")
-    command.append(f"--limit {digest.truncated + len(digest.entries)}")
     return (
-        f"{digest.truncated} more not shown (they come in the next digest); "
-        f"to see them now: {' '.join(command)}"
+        f"{digest.truncated} more not shown (they come in the next digest, {_next(digest)}); "
+        f"to list them now: monitor digest show {digest.id} --left-out"
     )
 
 
-def _span(start: datetime | None, now: datetime) -> str:
-    """A `--since` duration reaching back to `start`: whole hours, or days past two days."""
-    hours = max(1, math.ceil(((now - start) if start else timedelta(days=1)) / timedelta(hours=1)))
-    return f"{math.ceil(hours / 24)}d" if hours > 48 else f"{hours}h"
+def _next(digest: Digest) -> str:
+    """When the route's next digest goes out, as of the digest's creation."""
+    route = digest.route
+    if route.schedule == "immediate":
+        return "after the next poll"
+    try:
+        trigger = schedule_trigger(route)
+    except (Invalid, ValueError, KeyError):  # channels.yaml reports a bad schedule or zone
+        trigger = None
+    fire = trigger.get_next_fire_time(None, digest.created) if trigger else None
+    if fire is None:
+        return "at the route's next scheduled send"
+    return f"at the next scheduled send, {local_time(fire, route.timezone)}"
 
 
 def regions_text(entry: DigestEntry) -> str:

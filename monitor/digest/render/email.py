@@ -7,9 +7,11 @@ Both parts are UTF-8 in quoted-printable (mostly ASCII) or base64 (mostly CJK), 
 escapes `=`, base64 has no `_`). Headers are RFC 2047-encoded (`policy.SMTP`); only an
 address that is not ASCII needs `policy.SMTPUTF8`, and then the server must offer SMTPUTF8.
 
-Feed text is plain text here (never `item.html`), escaped with `html.escape`; only http(s)
-links become hrefs; the HTML has inline styles only: no stylesheet, image or script, so
-nothing loads from elsewhere when the mail is opened.
+Feed text is plain text here (never `item.html`), cleaned first (`clean.tidy`: no bidi
+controls, one line, capped) and escaped with `html.escape`; only http(s) links become hrefs,
+each followed by the host it really goes to; every header value is one line. The HTML has
+inline styles only: no stylesheet, image or script, so nothing loads from elsewhere when the
+mail is opened.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from email.message import EmailMessage
 from html import escape
 
 from monitor.digest.arrange import Group, arrange, subject
+from monitor.digest.render.clean import link_host, one_line, tidy
 from monitor.digest.render.common import (
     local_time,
     more_hint,
     regions_text,
     safe_link,
-    short_summary,
+    sent_text,
     terms_text,
+    window_text,
 )
-from monitor.models import Digest, DigestEntry, Rendered
+from monitor.models import Digest, DigestEntry, Rendered, SentBefore
 
 # Colour AND word for each severity: the word carries it for readers who cannot see colour.
 COLOURS = {
@@ -50,10 +54,11 @@ def render_email(digest: Digest, now: datetime) -> Rendered:
     """The digest as message bytes; `now` becomes the Date header."""
     if digest.receiver.email is None:
         raise ValueError(f"receiver {digest.receiver.id!r} has no email settings")
+    digest = tidy(digest)
     groups = arrange(digest)
     title = subject(digest)
     msg = _headers(digest, title, now)
-    text, html = _text(digest, groups, now), _html(digest, title, groups, now)
+    text, html = _text(digest, groups), _html(digest, title, groups)
     msg.set_content(text, subtype="plain", charset="utf-8", cte=_cte(text))
     msg.add_alternative(html, subtype="html", charset="utf-8", cte=_cte(html))
     msg.set_boundary(boundary(digest.id))
@@ -88,15 +93,17 @@ def _headers(digest: Digest, title: str, now: datetime) -> EmailMessage:
     addresses = [settings.sender, *settings.to, *settings.cc]
     ascii_only = all(a.isascii() for a in addresses)
     msg = EmailMessage(policy=email.policy.SMTP if ascii_only else email.policy.SMTPUTF8)
-    msg["Subject"] = title
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(settings.to)
+    # One line each: a newline in a value would end the header (the email package refuses to
+    # build it at all), whatever a rule's title or a feed wrote.
+    msg["Subject"] = one_line(title)
+    msg["From"] = one_line(settings.sender)
+    msg["To"] = ", ".join(one_line(a) for a in settings.to)
     if settings.cc:
-        msg["Cc"] = ", ".join(settings.cc)
+        msg["Cc"] = ", ".join(one_line(a) for a in settings.cc)
     msg["Date"] = email.utils.format_datetime(now)
     msg["Message-ID"] = message_id(digest.id)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
-    msg["X-Monitor-Route"] = digest.route.id
+    msg["X-Monitor-Route"] = one_line(digest.route.id)
     return msg
 
 
@@ -109,26 +116,31 @@ def _cte(text: str) -> str:
 # --- plain text -------------------------------------------------------------------------
 
 
-def _text(digest: Digest, groups: list[Group], now: datetime) -> str:
-    lines = [_intro(digest), ""]
+def _text(digest: Digest, groups: list[Group]) -> str:
+    lines = [_intro(digest, groups), ""]
     for group in groups:
         lines += [f"== {group.title} ({len(group.entries)}) ==", ""]
         for entry in group.entries:
             lines += [*_entry_text(entry, digest.route.timezone), ""]
-    hint = more_hint(digest, now)
-    if hint:
-        lines += [hint, ""]
     if not digest.entries:
         lines += ["No new alerts.", ""]
+    if digest.already:
+        lines += [f"== {ALREADY} ({len(digest.already)}) ==", ""]
+        lines += [_sent_line(sent, digest) for sent in digest.already] + [""]
+    hint = more_hint(digest)
+    if hint:
+        lines += [hint, ""]
     return "\n".join(lines)
 
 
-def _intro(digest: Digest) -> str:
-    tz = digest.route.timezone
-    start = local_time(digest.window_start, tz) if digest.window_start else "-"
+ALREADY = "Already sent"
+
+
+def _intro(digest: Digest, groups: list[Group]) -> str:
+    count = sum(len(g.entries) for g in groups)  # as the headings count: one per story
     return (
         f"Digest for route {digest.route.id} ({digest.receiver.id}): "
-        f"{len(digest.entries)} alert(s), {start} to {local_time(digest.window_end, tz)}"
+        f"{count} alert{'s' if count != 1 else ''}, published {window_text(digest)}"
     )
 
 
@@ -136,7 +148,7 @@ def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
     item = entry.item
     lines = [f"[{entry.severity.upper()}] {item.title}", f"  {_meta(entry, tz)}"]
     if item.summary:
-        lines.append(f"  {short_summary(item.summary)}")
+        lines.append(f"  {item.summary}")
     lines.append(f"  {item.link or '(no link)'}")
     if entry.rules:
         lines.append(f"  Matched: {terms_text(entry)}")
@@ -144,6 +156,11 @@ def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
         others = "; ".join(f"{t} <{link}>" if link else t for t, link in entry.also)
         lines.append(f"  Also reported by: {others}")
     return lines
+
+
+def _sent_line(sent: SentBefore, digest: Digest) -> str:
+    entry = sent.entry
+    return f"- [{entry.severity.upper()}] {entry.item.title}: {sent_text(sent, digest)}"
 
 
 def _meta(entry: DigestEntry, tz: str) -> str:
@@ -154,18 +171,23 @@ def _meta(entry: DigestEntry, tz: str) -> str:
 # --- HTML ----------------------------------------------------------------------------------
 
 
-def _html(digest: Digest, title: str, groups: list[Group], now: datetime) -> str:
+def _html(digest: Digest, title: str, groups: list[Group]) -> str:
     body = [f'<h1 style="font-size:18px;margin:0 0 4px">{escape(title)}</h1>']
-    body.append(f'<p style="color:#555;margin:0 0 16px">{escape(_intro(digest))}</p>')
+    body.append(f'<p style="color:#555;margin:0 0 16px">{escape(_intro(digest, groups))}</p>')
     for group in groups:
         heading = f"{escape(group.title)} ({len(group.entries)})"
         body.append(f'<h2 style="font-size:16px;margin:20px 0 8px">{heading}</h2>')
         body += [_entry_html(entry, digest.route.timezone) for entry in group.entries]
-    hint = more_hint(digest, now)
-    if hint:
-        body.append(f'<p style="color:#555;margin-top:16px">{escape(hint)}</p>')
     if not digest.entries:
         body.append("<p>No new alerts.</p>")
+    if digest.already:
+        heading = f"{ALREADY} ({len(digest.already)})"
+        body.append(f'<h2 style="font-size:14px;margin:20px 0 8px;color:#555">{heading}</h2>')
+        items = "".join(f"<li>{_sent_html(sent, digest)}</li>" for sent in digest.already)
+        body.append(f'<ul style="color:#555;font-size:13px;padding-left:18px">{items}</ul>')
+    hint = more_hint(digest)
+    if hint:
+        body.append(f'<p style="color:#555;margin-top:16px">{escape(hint)}</p>')
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head>\n"
@@ -173,6 +195,12 @@ def _html(digest: Digest, title: str, groups: list[Group], now: datetime) -> str
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+def _sent_html(sent: SentBefore, digest: Digest) -> str:
+    entry = sent.entry
+    severity = escape(entry.severity.upper())
+    return f"[{severity}] {_link(entry.item.link, entry.item.title)}: {sent_text(sent, digest)}"
 
 
 def _entry_html(entry: DigestEntry, tz: str) -> str:
@@ -187,7 +215,7 @@ def _entry_html(entry: DigestEntry, tz: str) -> str:
         f'<div style="color:#555;font-size:13px">{escape(_meta(entry, tz))}</div>',
     ]
     if item.summary:
-        parts.append(f'<div style="margin:4px 0">{escape(short_summary(item.summary))}</div>')
+        parts.append(f'<div style="margin:4px 0">{escape(item.summary)}</div>')
     if entry.rules:
         parts.append(_small(f"Matched: {escape(terms_text(entry))}"))
     if entry.also:
@@ -201,8 +229,10 @@ def _small(inner_html: str) -> str:
 
 
 def _link(url: str | None, text: str) -> str:
-    """An anchor when `url` is http(s); otherwise the text, and the URL shown as text."""
+    """An anchor when `url` is http(s), followed by the host it really goes to (a link's text
+    can claim anything); otherwise the text, and the URL shown as text."""
     safe = safe_link(url)
     if safe:
-        return f'<a href="{escape(safe)}" style="color:#1a5276">{escape(text)}</a>'
+        host = f' <span style="color:#777">({escape(link_host(safe) or "")})</span>'
+        return f'<a href="{escape(safe)}" style="color:#1a5276">{escape(text)}</a>{host}'
     return escape(f"{text} ({url})" if url else text)

@@ -3,7 +3,8 @@
 JSON (documented by `docs/webhook-schema.json`): UTF-8, keys sorted, compact separators, so
 the same digest always gives the same bytes (and the same signature). Times are ISO 8601 UTC
 with a `Z`. `version` changes only when a field changes meaning or goes away; new fields may
-be added within a version, so consumers must ignore keys they do not know.
+be added within a version, so consumers must ignore keys they do not know. Feed text is
+cleaned first (`clean.tidy`), as in email.
 
 Slack: an incoming-webhook body `{"text", "blocks"}` in Slack's mrkdwn, which Mattermost and
 Rocket.Chat also accept (they show `text`). Feed text has `&`, `<`, `>` escaped as Slack
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.digest.arrange import Group, arrange, subject
-from monitor.digest.render.common import local_time, more_hint, safe_link, short_summary
-from monitor.models import Digest, DigestEntry, Rendered
+from monitor.digest.render.clean import link_host, tidy
+from monitor.digest.render.common import local_time, more_hint, safe_link, sent_text
+from monitor.models import Digest, DigestEntry, Rendered, SentBefore
 
 VERSION = "1"
 SLACK_MAX_BLOCKS = 50
@@ -34,14 +36,16 @@ _EMOJI = {
 
 
 def render_webhook(digest: Digest, now: datetime) -> Rendered:
-    """The body for the receiver's `format`. `now` only dates the "more" hint's `--since`:
-    the time of sending travels in the `webhook-timestamp` header, not in the body."""
+    """The body for the receiver's `format`. The body depends on the digest alone: the time
+    of sending travels in the `webhook-timestamp` header. (`now` keeps the signature of
+    `render_email`, whose Date header needs it.)"""
     hook = digest.receiver.webhook
     if hook is None:
         raise ValueError(f"receiver {digest.receiver.id!r} has no webhook settings")
     if hook.format not in ("json", "slack"):
         raise ValueError(f"receiver {digest.receiver.id!r}: unknown webhook format {hook.format!r}")
-    body = slack_body(digest, now) if hook.format == "slack" else json_body(digest, now)
+    digest = tidy(digest)
+    body = slack_body(digest) if hook.format == "slack" else json_body(digest)
     return Rendered(
         digest_id=digest.id,
         kind="webhook",
@@ -65,7 +69,7 @@ def iso(when: datetime | None) -> str | None:
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def json_body(digest: Digest, now: datetime) -> dict[str, Any]:
+def json_body(digest: Digest) -> dict[str, Any]:
     return {
         "version": VERSION,
         "type": "monitor.digest",
@@ -77,7 +81,8 @@ def json_body(digest: Digest, now: datetime) -> dict[str, Any]:
         "window": {"start": iso(digest.window_start), "end": iso(digest.window_end)},
         "groups": [_group_json(g) for g in arrange(digest)],
         "truncated": digest.truncated,
-        "more": more_hint(digest, now),
+        "more": more_hint(digest),
+        "already_sent": [_sent_json(s, digest) for s in digest.already],
     }
 
 
@@ -94,6 +99,7 @@ def _item_json(entry: DigestEntry) -> dict[str, Any]:
         "title": item.title,
         "summary": item.summary,
         "link": item.link,
+        "host": link_host(safe_link(item.link)),
         "published": iso(item.published),
         "lang": item.lang,
         "severity": entry.severity,
@@ -106,6 +112,19 @@ def _item_json(entry: DigestEntry) -> dict[str, Any]:
     }
 
 
+def _sent_json(sent: SentBefore, digest: Digest) -> dict[str, Any]:
+    entry = sent.entry
+    return {
+        "id": entry.item_id,
+        "title": entry.item.title,
+        "link": entry.item.link,
+        "severity": entry.severity,
+        "sent": iso(sent.sent),
+        "digest_id": sent.digest_id,
+        "note": sent_text(sent, digest),
+    }
+
+
 # --- Slack ---------------------------------------------------------------------------------
 
 
@@ -114,21 +133,33 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_body(digest: Digest, now: datetime) -> dict[str, Any]:
+def slack_body(digest: Digest) -> dict[str, Any]:
     title = subject(digest)
     blocks: list[dict[str, Any]] = [_header(title)]
     dropped = 0
+    reserved = 2 if digest.already else 1  # for the "already sent" and the "more" blocks
     for group in arrange(digest):
         section = [_section(f"*{slack_escape(group.title)}* ({len(group.entries)})")]
         section += [_section(_entry_mrkdwn(e, digest.route.timezone)) for e in group.entries]
-        room = max(0, SLACK_MAX_BLOCKS - 1 - len(blocks))  # one kept for the "more" line
+        room = max(0, SLACK_MAX_BLOCKS - reserved - len(blocks))
         kept = section[:room]
         blocks += kept
         dropped += len(group.entries) - max(0, len(kept) - 1)  # kept[0] is the heading
-    hint = _slack_more(digest, now, dropped)
+    if digest.already:
+        blocks.append(_section(_already_mrkdwn(digest)))
+    hint = _slack_more(digest, dropped)
     if hint:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
     return {"text": slack_escape(title), "blocks": blocks}
+
+
+def _already_mrkdwn(digest: Digest) -> str:
+    lines = [f"*Already sent* ({len(digest.already)})"]
+    for sent in digest.already:
+        entry = sent.entry
+        link = _slack_link(entry.item.link, entry.item.title)
+        lines.append(f"• *{entry.severity.upper()}* {link}: {sent_text(sent, digest)}")
+    return "\n".join(lines)
 
 
 def _header(title: str) -> dict[str, Any]:
@@ -143,9 +174,12 @@ def _section(mrkdwn: str) -> dict[str, Any]:
 
 
 def _slack_link(url: str | None, text: str) -> str:
+    """A link followed by the host it really goes to (a link's text can claim anything)."""
     safe = safe_link(url)
     label = slack_escape(text).replace("|", "¦")  # `|` would end the link's URL part
-    return f"<{slack_escape(safe)}|{label}>" if safe else label
+    if not safe:
+        return label
+    return f"<{slack_escape(safe)}|{label}> ({slack_escape(link_host(safe) or '')})"
 
 
 def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
@@ -157,14 +191,14 @@ def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
         slack_escape(" · ".join(m for m in meta if m)),
     ]
     if item.summary:
-        lines.append(slack_escape(short_summary(item.summary)))
+        lines.append(slack_escape(item.summary))
     if entry.also:
         others = ", ".join(_slack_link(link, t) for t, link in entry.also)
         lines.append(f"_Also reported by:_ {others}")
     return "\n".join(lines)
 
 
-def _slack_more(digest: Digest, now: datetime, dropped: int) -> str | None:
+def _slack_more(digest: Digest, dropped: int) -> str | None:
     parts = [f"{dropped} more entries did not fit in this message."] if dropped else []
-    hint = more_hint(digest, now)
+    hint = more_hint(digest)
     return slack_escape(" ".join([*parts, hint] if hint else parts)) or None
