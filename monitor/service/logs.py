@@ -115,6 +115,7 @@ def setup_logging(*, verbose: bool, fmt: str, channels_file: Path) -> None:
     else:
         handler.setFormatter(logging.Formatter(HUMAN_FORMAT, HUMAN_DATES))
     watch_secrets(channels_file)
+    watch_secrets(channels_file.with_name("feeds.yaml"))  # feed logins by variable
     handler.addFilter(REDACTOR)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     # httpx logs every request at INFO: far too chatty for a service polling many feeds.

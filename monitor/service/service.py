@@ -40,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.digest.channels import Channels, load_channels
 from monitor.digest.cron import schedule_trigger
 from monitor.errors import MonitorError
-from monitor.ingest.feeds import load_feeds
+from monitor.ingest.feeds import FeedsConfig, load_feeds
 from monitor.ingest.poll import Parser, poll_cycle, utcnow
 from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.models import CycleSummary, FetchStatus, PollOutcome
@@ -98,7 +98,7 @@ class Service:
         self.metrics = Metrics()
         counted = self.metrics.reloaded
         feeds_file = options.rules_dir / "feeds.yaml"
-        self.feeds = Watched("feeds", (feeds_file,), lambda: load_feeds(feeds_file), counted)
+        self.feeds = Watched("feeds", (feeds_file,), lambda: _feeds(feeds_file), counted)
         self.rules = Watched("rules", rule_paths(options.rules_dir), self._load_rules, counted)
         channels_file = options.rules_dir / "channels.yaml"
         self.channels = Watched("channels", (channels_file,), self._load_channels, counted)
@@ -352,6 +352,12 @@ class Service:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _feeds(path: Path) -> FeedsConfig:
+    """Load feeds.yaml, first adding the feed logins it names to what the logs redact."""
+    watch_secrets(path)
+    return load_feeds(path)
 
 
 def run_service(options: ServiceOptions) -> None:

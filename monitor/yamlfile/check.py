@@ -234,6 +234,10 @@ def parse_yaml(text: str, path: Path) -> Any:
     does a document nested deeper than `MAX_DEPTH` (ruamel composes recursively: a few hundred
     levels would exhaust the stack)."""
     deep: Pos = None
+    if _may_be_deep(text) and (deep := _deep_event(text)) is not None:
+        # Found on the flat event stream before composing: composing a file nested a
+        # thousand deep recurses to Python's limit first, which costs seconds.
+        Checker(path).fail(_DEPTH_MESSAGE, deep, _DEPTH_HINT)
     try:
         doc = round_trip_yaml().load(text)
     except RecursionError:  # leave the except block first: its traceback is huge
@@ -258,6 +262,22 @@ def parse_yaml(text: str, path: Path) -> Any:
 MAX_DEPTH = 50  # the formats need under ten levels; far deeper is a mistake or an attack
 _DEPTH_MESSAGE = f"the YAML is nested deeper than {MAX_DEPTH} levels here"
 _DEPTH_HINT = "flatten it: no file under rules/ needs more than a few levels"
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+_BLOCK_PREFIX = re.compile(r"^[ \-?:]*", re.MULTILINE)
+
+
+def _may_be_deep(text: str) -> bool:
+    """A cheap bound: block nesting needs at least one column of indent (or `- `) per level,
+    flow nesting one bracket per level, so when neither can reach `MAX_DEPTH` the file cannot
+    be too deep. Brackets inside quoted text only make the bound looser, never wrong."""
+    flow = deepest = 0
+    for bracket in _BRACKETS.finditer(text):
+        flow += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, flow)
+    block = max((len(m.group()) for m in _BLOCK_PREFIX.finditer(text)), default=0)
+    return deepest + block >= MAX_DEPTH
 
 
 def _deep_event(text: str) -> Pos:

@@ -223,6 +223,30 @@ def test_json_logs_never_show_a_secret_even_when_an_error_quotes_it(
     assert missing["level"] == "WARNING" and missing["feed"]
 
 
+def test_a_feed_login_named_in_feeds_yaml_never_reaches_the_log(
+    setup: tuple[FeedServer, Path, Path],
+) -> None:
+    server, rules, db = setup
+    secret = "feed-pa55-long-enough"
+    # The publisher bounces us through a URL carrying the feed's password: the fetch error
+    # quotes it. The password is named only in feeds.yaml (password_env), not channels.yaml.
+    server.add("/loop.xml", redirect(f"/via.xml?pw={secret}"))
+    server.add("/via.xml", redirect("/loop.xml"))
+    (rules / "feeds.yaml").write_text(
+        f"feeds:\n  - url: {server.url('/loop.xml')}\n    interval: 1m\n"
+        "    username_env: FEED_USER\n    password_env: FEED_PW\n",
+        encoding="utf-8",
+    )
+    env = {"FEED_USER": "reader", "FEED_PW": secret}
+    service = Service(rules, db, env=env)
+    try:
+        looped = service.wait_for("redirect loop")
+    finally:
+        assert service.stop() == 0
+    assert secret not in "\n".join(service.seen)
+    assert f"pw={REDACTED}" in looped
+
+
 # --- the parts, as pure logic -------------------------------------------------------------------
 
 

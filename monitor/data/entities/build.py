@@ -21,7 +21,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from monitor.data.gazetteer.build import render_curated
+from monitor.data.gazetteer.build import render_curated, write_outputs
 
 HERE = Path(__file__).parent
 GENERATED = HERE / "generated.json"
@@ -126,17 +126,7 @@ def render() -> str:
 def main(argv: list[str]) -> int:
     outputs = {GENERATED: render()}
     outputs.update({HERE / f"{n}.json": render_curated(HERE / f"{n}.yaml") for n in CURATED})
-    stale = [
-        p.name for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text
-    ]
-    if "--check" in argv:
-        for name in stale:
-            print(f"{name} is out of date: run python -m monitor.data.entities.build")
-        return 1 if stale else 0
-    for path, text in outputs.items():
-        path.write_text(text, encoding="utf-8")
-    print(f"wrote {', '.join(p.name for p in outputs)}")
-    return 0
+    return write_outputs(outputs, argv, "monitor.data.entities.build")
 
 
 if __name__ == "__main__":

@@ -159,19 +159,25 @@ def render_curated(source: Path = CURATED) -> str:
     return json.dumps(cache, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    outputs = {OUTPUT: render(), CURATED_CACHE: render_curated()}
+def write_outputs(outputs: dict[Path, str], argv: list[str], module: str) -> int:
+    """Write generated files, or with `--check` only say which are stale (exit 1 then).
+    Shared by this build and the entity gazetteer's."""
     stale = [
         p.name for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text
     ]
     if "--check" in argv:
         for name in stale:
-            print(f"{name} is out of date: run python -m monitor.data.gazetteer.build")
+            print(f"{name} is out of date: run python -m {module}")
         return 1 if stale else 0
     for path, text in outputs.items():
         path.write_text(text, encoding="utf-8")
     print(f"wrote {', '.join(p.name for p in outputs)}")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    outputs = {OUTPUT: render(), CURATED_CACHE: render_curated()}
+    return write_outputs(outputs, argv, "monitor.data.gazetteer.build")
 
 
 if __name__ == "__main__":
