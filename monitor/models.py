@@ -127,6 +127,23 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True)
+class EntityTag:
+    """An entity an item names (see monitor.match.tagger): where, as offsets in the folded
+    field text like a match's hits."""
+
+    id: str
+    kind: str  # person | org | place
+    field: str  # title | summary
+    start: int
+    end: int
+
+    def as_json(self) -> dict[str, str | int]:
+        """The form of JSON outputs, digests and webhooks (new keys only, never renamed)."""
+        return {"id": self.id, "kind": self.kind, "field": self.field, "start": self.start,
+                "end": self.end}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Item:
     """A normalised item, ready to store. `guid` is unique within its feed."""
 
@@ -144,6 +161,7 @@ class Item:
     first_seen: datetime
     content_hash: str  # of title + summary + link: tells an edited item from an unchanged one
     regions: tuple[str, ...] = ()
+    entities: tuple[EntityTag, ...] = ()  # set with the regions, by the match stage
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from monitor.ingest.feeds import load_feeds
 from monitor.match.nodes import Tag, walk
 from monitor.match.rule import Hit
 from monitor.match.textnorm import fold
+from monitor.models import EntityTag
 from monitor.store.details import ItemDetail, item_detail
 from monitor.store.ftsquery import parse_search
 
@@ -35,6 +36,7 @@ def items() -> None:
 @click.option("--feed", "feed_id", help="Only items of this feed id.")
 @click.option("--region", help="Only items tagged with this region code, e.g. TW or KP.")
 @click.option("--rule", "rule_id", help="Only items this alert rule matched.")
+@click.option("--entity", help="Only items naming this entity id, e.g. xi-jinping.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
 @tz_option
@@ -46,12 +48,14 @@ def items_search(
     feed_id: str | None,
     region: str | None,
     rule_id: str | None,
+    entity: str | None,
     limit: int,
     as_json: bool,
     tz_name: str,
 ) -> None:
     """Search stored items, newest first, in the query language of alert rules (words ANDed,
-    "quoted phrases", OR, NOT or -word, prefix*, region:KP...; any language)."""
+    "quoted phrases", OR, NOT or -word, prefix*, region:KP, entity:xi-jinping...; any
+    language)."""
     tz = parse_tz(tz_name)
     mistyped = [w for w in words if w.startswith("--") and len(w) > 2]
     if mistyped:  # `--sinse 2d` must not quietly become a search for "sinse"
@@ -66,6 +70,7 @@ def items_search(
             rule_id=rule_id,
             limit=limit,
             tag_feeds=_tag_feeds(paths, query),
+            entity=entity and entity.lower(),
         )
         rules = store.matched_rules([s.id for s in found])
     for stored in found:
@@ -201,11 +206,17 @@ def show_text(detail: ItemDetail, feed_title: str | None, tz: tzinfo | None) -> 
         ("first seen", when(item.first_seen)),
         ("edited", when(stored.updated)),
         ("regions", ", ".join(item.regions) or "-"),
+        ("entities", _entities(item.entities)),
     ]
     lines = [f"item {stored.id}"] + [f"  {name + ':':12s}{value}" for name, value in rows]
     lines += _match_lines(detail, tz)
     lines += _digest_lines(detail, tz)
     return "\n".join(lines)
+
+
+def _entities(tags: Sequence[EntityTag]) -> str:
+    """`xi-jinping (person, title [0:2])`, one per mention, in text order."""
+    return ", ".join(f"{t.id} ({t.kind}, {t.field} [{t.start}:{t.end}])" for t in tags) or "-"
 
 
 def _match_lines(detail: ItemDetail, tz: tzinfo | None) -> Sequence[str]:

@@ -23,7 +23,8 @@ from monitor.match.examples import TestFailure, run_rule_tests
 from monitor.match.regions import Gazetteer, load_gazetteer
 from monitor.match.rule import Rule
 from monitor.match.rules import load_rules, rule_files
-from monitor.match.ruleset import RuleSet, rule_paths
+from monitor.match.ruleset import RuleSet, load_tagger, rule_paths
+from monitor.match.tagger import EntityTagger
 from monitor.yamlfile.check import ConfigWarning
 
 T = TypeVar("T")
@@ -94,18 +95,19 @@ def check_rules_dir(rules_dir: Path, today: date) -> Report:
     then run the rules' examples when the rules and regions loaded without error."""
     report = Report()
     keep(report, lambda: load_feeds(rules_dir / "feeds.yaml"))
-    alerts, regions_file = rule_paths(rules_dir)
+    alerts, regions_file, entities = rule_paths(rules_dir)
     gazetteer = keep(
         report, lambda: load_gazetteer(regions_file if regions_file.exists() else None)
     )
     codes = gazetteer.codes if gazetteer is not None else None
-    rules_ok = _check_rules(report, alerts, codes)
+    tagger = keep(report, lambda: load_tagger(entities, codes)) if codes is not None else None
+    rules_ok = _check_rules(report, alerts, codes, tagger)
     # Rule ids are checked in routes only when every rule loaded: one left out for an error
     # would make each route naming it a second, misleading error.
     known_rules = {r.id for r in report.rules} if rules_ok else None
     keep(report, lambda: load_channels(rules_dir / "channels.yaml", known_rules, codes))
     if gazetteer is not None and rules_ok:
-        _run_examples(report, gazetteer)
+        _run_examples(report, gazetteer, tagger)
     _check_mutes(report, today)
     return report
 
@@ -119,12 +121,15 @@ def keep(report: Report, load: Callable[[], T]) -> T | None:
         return None
 
 
-def _check_rules(report: Report, alerts: Path, codes: Any) -> bool:
+def _check_rules(report: Report, alerts: Path, codes: Any, tagger: EntityTagger | None) -> bool:
     """Load every rule file; True when none had an error."""
     if not alerts.is_dir():
         return True  # no rules yet: nothing to check, nothing wrong
     skipped = rule_files(alerts)[1]
-    rules, errors = load_rules(alerts, codes, include_disabled=True, log_skipped=False)
+    ids = [e.id for e in tagger.entities] if tagger is not None else None
+    rules, errors = load_rules(
+        alerts, codes, include_disabled=True, log_skipped=False, known_entities=ids
+    )
     report.problems += [Problem.of(e) for e in [*skipped, *errors]]
     report.rules = rules
     for rule in rules:
@@ -134,10 +139,10 @@ def _check_rules(report: Report, alerts: Path, codes: Any) -> bool:
     return not errors
 
 
-def _run_examples(report: Report, gazetteer: Gazetteer) -> None:
-    ruleset = RuleSet.compile(tuple(report.rules), gazetteer)
+def _run_examples(report: Report, gazetteer: Gazetteer, tagger: EntityTagger | None) -> None:
+    ruleset = RuleSet.compile(tuple(report.rules), gazetteer, tagger)
     report.examples = sum(len(r.match_examples) + len(r.no_match_examples) for r in report.rules)
-    for failure in run_rule_tests(report.rules, ruleset.matcher, ruleset.tag):
+    for failure in run_rule_tests(report.rules, ruleset.matcher, ruleset.tag, ruleset.tag_all):
         report.problems.append(_failed(failure))
 
 

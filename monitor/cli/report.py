@@ -190,6 +190,7 @@ def item_json(
         "published": item.published.astimezone(tz).isoformat(),
         "first_seen": item.first_seen.astimezone(tz).isoformat(),
         "regions": list(item.regions),
+        "entities": [tag.as_json() for tag in item.entities],
         "rules": list(rules),
     }
 

@@ -117,7 +117,7 @@ def focus(ruleset: RuleSet, rule_ids: Sequence[str]) -> RuleSet:
     if unknown:
         raise click.UsageError(f"no rule with id {', '.join(unknown)}")
     kept = tuple(r for r in ruleset.rules if r.id in rule_ids)
-    return RuleSet.compile(kept, ruleset.gazetteer)
+    return RuleSet.compile(kept, ruleset.gazetteer, ruleset.tagger)
 
 
 def adhoc_item(text: str, *, summary: str = "", feed: str = "", lang: str | None = None) -> Item:
@@ -158,6 +158,7 @@ def jsonl_results(ruleset: RuleSet, lines: Iterable[str]) -> Iterator[str]:
         tagged, matches = ruleset.enrich(item, feed)
         out = {"id": record.get("id"), "rules": [m.rule_id for m in matches]}
         out["regions"] = list(tagged.regions)
+        out["entities"] = [tag.as_json() for tag in tagged.entities]
         yield json.dumps(out, ensure_ascii=False)
 
 
@@ -181,6 +182,7 @@ def result_json(item: Item, matches: Sequence[Match]) -> dict[str, Any]:
         "guid": item.guid,
         "title": item.title,
         "regions": list(item.regions),
+        "entities": [tag.as_json() for tag in item.entities],
         "matches": [
             {
                 "rule": m.rule_id,
@@ -199,6 +201,8 @@ def describe(ruleset: RuleSet, item: Item, matches: Sequence[Match]) -> str:
     """Human output: the item, its regions, then each matching rule with its hits shown."""
     head = f"{item.feed_id + ': ' if item.feed_id else ''}{item.title}"
     lines = [head, f"  regions: {', '.join(item.regions) or '-'}"]
+    if item.entities:
+        lines.append(f"  entities: {', '.join(dict.fromkeys(t.id for t in item.entities))}")
     if not matches:
         lines.append("  no rule matches")
     for match in matches:

@@ -4,7 +4,8 @@ no network, files read only when rules and gazetteers load.
 
 Entry points: `load_ruleset` / `check_ruleset` (rules + gazetteer compiled together, with
 `RuleSet.match`), `load_gazetteer`, `parse_query`, `load_entities` (the entity gazetteer:
-people, organisations and places, loaded and checked; not yet used for tagging).
+people, organisations and places, loaded and checked; `tagger.EntityTagger` tags items with
+them from the same scan, and `compounds` adds the press abbreviations such as `日米`).
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ SpansFn = Callable[[_Ctx], list[Span]]
 def _scope(node: q.Node) -> Pred:
     if isinstance(node, q.Region):
         return lambda c: node.code in c.item.regions or node.code.lower() in c.item.regions
+    if isinstance(node, q.EntityScope):
+        if node.kind:
+            return lambda c: any(e.kind == node.kind for e in c.item.entities)
+        return lambda c: any(e.id == node.id for e in c.item.entities)
     if isinstance(node, q.FeedScope):
         return lambda c: c.item.feed_id == node.id
     if isinstance(node, q.Tag):
@@ -249,14 +253,49 @@ def _pick(clauses: list[Clause]) -> list[frozenset[int]]:
     return [first, disjoint[0] if disjoint else ranked[1][1]]
 
 
+# Words that hit in nearly every English item: never an alias's key when it has another word
+# as long (`the Fed` is keyed by `fed`, `Can Tho` by `tho`).
+_COMMON = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "a",
+        "in",
+        "is",
+        "for",
+        "on",
+        "with",
+        "as",
+        "at",
+        "by",
+        "from",
+        "an",
+        "or",
+        "new",
+        "can",
+        "who",
+        "back",
+        "not",
+        "all",
+        "one",
+    ]
+)
+
+
+def _key_word(word: bytes) -> tuple[int, int]:
+    return len(word), word.decode() not in _COMMON
+
+
 def _alias_keys(builder: _Builder, aliases: Iterable[str]) -> dict[int, list[str]]:
     """Add the aliases' keys: a word alias by its longest word (`the` of `The Gambia` would hit
-    in every item; the whole alias is checked when `Scan.alias_hits` is read); any other in the
-    second automaton. Returns pid -> aliases."""
+    in every item; the whole alias is checked when `Scan.alias_hits` is read), the less common
+    of two as long; any other in the second automaton. Returns pid -> aliases."""
     by_pid: dict[int, list[str]] = {}
     for alias in sorted({a for a in map(tn.fold, aliases) if a.strip()}):
         if _is_word_key(alias):
-            longest = max(tn.word_bytes(alias).split(), key=len).decode()
+            longest = max(tn.word_bytes(alias).split(), key=_key_word).decode()
             by_pid.setdefault(builder.word_pid(longest, False), []).append(alias)
         else:
             builder.cjk.setdefault(alias, []).append((0, -1, False))

@@ -1,7 +1,7 @@
 """The entity gazetteer: the people, organisations and places below the country that headlines
 name instead of a country ("Xi tells Trump...", "Red Fort blast", "flood warnings in Khánh Hòa
-province", "中仏首脳が電話会談"). This module loads and checks the data; tagging items with
-entities is a later step of the match stage.
+province", "中仏首脳が電話会談"). This module loads and checks the data; `tagger.py` tags items
+with them.
 
 Three layers, each applied over the one before, all in one format:
 
@@ -28,6 +28,7 @@ Three layers, each applied over the one before, all in one format:
         iso: CN-FJ                 # places: the ISO 3166-2 code
     drop: [some-id]                # remove an entity altogether
     blockers: [Kyoto Protocol]     # longer names that contain an entity's name and mean none
+    implied_regions: {person: true, org: false, place: true}  # kinds that tag their country
 
 Within an entry, `names` are added first, then `remove` applies; any other key replaces what
 an earlier layer said. Every error is a ConfigError with file, line and column.
@@ -52,7 +53,7 @@ Kind = Literal["person", "org", "place"]
 KINDS: tuple[str, ...] = ("person", "org", "place")
 ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 CURATED = ("people", "orgs", "places")
-TOP_KEYS = ("entities", "drop", "blockers")
+TOP_KEYS = ("entities", "drop", "blockers", "implied_regions")
 ENTRY_KEYS = (
     *("kind", "name", "country", "parent", "role", "names", "remove"),
     *("ambiguous", "context", "exact", "population", "iso"),
@@ -98,9 +99,16 @@ class Entity:
 class Entities:
     """Every entity by id, and the blockers; read-only once made."""
 
-    def __init__(self, entities: Iterable[Entity], blockers: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        entities: Iterable[Entity],
+        blockers: Iterable[str] = (),
+        implied: dict[str, bool] | None = None,
+    ) -> None:
         self._by_id = {e.id: e for e in sorted(entities, key=lambda e: e.id)}
         self.blockers = tuple(blockers)
+        # `implied_regions:` of rules/entities.yaml: kind -> whether it tags its country.
+        self.implied = dict(implied or {})
 
     def __getitem__(self, ident: str) -> Entity:
         return self._by_id[ident]
@@ -159,12 +167,15 @@ class _Draft:
 class _Table:
     drafts: dict[str, _Draft] = field(default_factory=dict)
     blockers: dict[str, str] = field(default_factory=dict)  # folded -> as written
+    implied: dict[str, bool] = field(default_factory=dict)
 
     def copy(self) -> _Table:
-        return _Table({i: d.copy() for i, d in self.drafts.items()}, dict(self.blockers))
+        drafts = {i: d.copy() for i, d in self.drafts.items()}
+        return _Table(drafts, dict(self.blockers), dict(self.implied))
 
     def freeze(self) -> Entities:
-        return Entities((d.freeze(i) for i, d in self.drafts.items()), self.blockers.values())
+        drafts = (d.freeze(i) for i, d in self.drafts.items())
+        return Entities(drafts, self.blockers.values(), self.implied)
 
 
 class _Layer:
@@ -196,6 +207,21 @@ class _Layer:
             self.entry(entries, key)
         for text in self.strings(top.get("blockers"), top, "blockers"):
             self.table.blockers[fold(text).strip()] = text
+        if "implied_regions" in top:
+            self.implied(top)
+
+    def implied(self, top: Any) -> None:
+        """`implied_regions: {person: true, org: false, place: true}`: kinds not named keep
+        their default."""
+        node = self.mapping(
+            top["implied_regions"] or {}, top, "implied_regions", "implied_regions", KINDS
+        )
+        for kind, value in node.items():
+            if not isinstance(value, bool):
+                self.fail(
+                    f"implied_regions: {kind} must be true or false", node, kind, None, value=True
+                )
+            self.table.implied[str(kind)] = value
 
     def entry(self, entries: Any, key: Any) -> None:
         ident = str(key)

@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 
 from monitor.match.engine import Matcher
 from monitor.match.rule import Example, Match, Rule
-from monitor.models import Feed, Item
+from monitor.models import EntityTag, Feed, Item
 
 # --- the rules' own examples ----------------------------------------------------------------
 
 Tagger = Callable[[str, str], tuple[str, ...]]
+# The regions (implied ones included) and the entities of a text: `RuleSet.tag_all`.
+FullTagger = Callable[[str, str], tuple[tuple[str, ...], tuple[EntityTag, ...]]]
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,23 @@ def _clip(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def example_item(example: Example, tagger: Tagger | None = None) -> tuple[Item, Feed | None]:
-    """The item (and feed, when the example names one) an example stands for."""
+def example_item(
+    example: Example, tagger: Tagger | None = None, full: FullTagger | None = None
+) -> tuple[Item, Feed | None]:
+    """The item (and feed, when the example names one) an example stands for. `full`, when
+    given, tags the entities too (and the regions, unless the example gives them)."""
     regions = example.regions
+    entities: tuple[EntityTag, ...] = ()
+    if full is not None:
+        tagged, entities = full(example.title, example.summary)
+        regions = tagged if regions is None else regions
     if regions is None:
         regions = tagger(example.title, example.summary) if tagger else ()
     now = datetime.now(UTC)
     item = Item(
         feed_id=example.feed or "", guid="example", link=None, title=example.title,
         summary=example.summary, html="", author=None, lang=example.lang, published=now,
-        first_seen=now, content_hash="", regions=regions,
+        first_seen=now, content_hash="", regions=regions, entities=entities,
     )  # fmt: skip
     feed = (
         Feed(id=example.feed or "", url="", tags=example.tags)
@@ -64,16 +73,20 @@ def example_item(example: Example, tagger: Tagger | None = None) -> tuple[Item, 
 
 
 def run_rule_tests(
-    rules: Sequence[Rule], matcher: Matcher, tagger: Tagger | None = None
+    rules: Sequence[Rule],
+    matcher: Matcher,
+    tagger: Tagger | None = None,
+    full: FullTagger | None = None,
 ) -> list[TestFailure]:
-    """Run every rule's `tests` examples through `matcher`; the examples that failed."""
+    """Run every rule's `tests` examples through `matcher`; the examples that failed.
+    `full` (see `example_item`) makes `entity:` queries work in examples."""
     failures = []
     for rule in rules:
         cases = [(e, True) for e in rule.match_examples] + [
             (e, False) for e in rule.no_match_examples
         ]
         for example, expected in cases:
-            item, feed = example_item(example, tagger)
+            item, feed = example_item(example, tagger, full)
             found = next((m for m in matcher.match(item, feed) if m.rule_id == rule.id), None)
             if (found is not None) != expected:
                 failures.append(TestFailure(rule, example, expected, found))

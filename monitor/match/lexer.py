@@ -17,7 +17,7 @@ from monitor.errors import MonitorError
 from monitor.match.nodes import FIELDS
 from monitor.match.textnorm import fold, split_words
 
-SCOPES = ("region", "feed", "tag", "lang")
+SCOPES = ("region", "entity", "feed", "tag", "lang")
 
 
 class QuerySyntaxError(MonitorError):

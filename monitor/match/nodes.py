@@ -58,6 +58,17 @@ class Region:
     code: str  # upper case
 
 
+ENTITY_KINDS = ("person", "org", "place")
+
+
+@dataclass(frozen=True)
+class EntityScope:
+    """`entity:xi-jinping` (an entity id), or `entity:type:person` (any entity of a kind)."""
+
+    id: str  # "" when `kind` is given
+    kind: str = ""  # person | org | place
+
+
 @dataclass(frozen=True)
 class FeedScope:
     id: str
@@ -73,8 +84,8 @@ class Lang:
     code: str  # lower case; `zh` also matches `zh-TW`
 
 
-Node = Term | Phrase | And | Or | Not | Near | Field | Region | FeedScope | Tag | Lang
-Scope = Region | FeedScope | Tag | Lang
+Node = Term | Phrase | And | Or | Not | Near | Field | Region | EntityScope | FeedScope | Tag | Lang
+Scope = Region | EntityScope | FeedScope | Tag | Lang
 
 
 def walk(node: Node) -> list[Node]:
@@ -130,6 +141,8 @@ def to_string(node: Node) -> str:
         return f'"{node.text}"'
     if isinstance(node, Region):
         return f"region:{node.code}"
+    if isinstance(node, EntityScope):
+        return f"entity:type:{node.kind}" if node.kind else f"entity:{node.id}"
     if isinstance(node, FeedScope):
         return f"feed:{node.id}"
     return f"tag:{node.name}" if isinstance(node, Tag) else f"lang:{node.code}"

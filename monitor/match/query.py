@@ -8,7 +8,7 @@ Grammar (operators in capitals; precedence NOT > NEAR > AND > OR, adjacency mean
     near    := unary ("NEAR/n" unary)*
     unary   := "NOT" unary | "-"word | primary
     primary := "(" or ")" | ("title:" | "summary:") primary | "phrase" | word[*]
-             | region:XX | feed:ID | tag:NAME | lang:xx
+             | region:XX | entity:ID | entity:type:KIND | feed:ID | tag:NAME | lang:xx
 
 The parser returns `nodes` dataclasses and raises only `QuerySyntaxError`, which knows the
 column and renders the query with a caret under the problem. Beyond grammar it rejects what
@@ -26,7 +26,9 @@ from monitor.match.lexer import (
     Token,
 )
 from monitor.match.nodes import (
+    ENTITY_KINDS,
     And,
+    EntityScope,
     FeedScope,
     Field,
     Lang,
@@ -184,6 +186,8 @@ class _Parser:
         if tok.kind == "WORD":
             return self.make_term(tok)
         if tok.kind == "SCOPE":
+            if tok.extra == "entity":
+                return self.make_entity(tok)
             return _scope(tok.extra, tok.value)
         if tok.kind == "EOF":
             last = self.toks[self.pos - 2].value if self.pos >= 2 else ""
@@ -214,9 +218,21 @@ class _Parser:
             raise self.error(
                 f"{tok.value}: applies to terms and phrases",
                 child_col,
-                hint="region:, feed:, tag: and lang: describe the item, not a field",
+                hint="region:, entity:, feed:, tag: and lang: describe the item, not a field",
             )
         return Field(tok.value, child)  # type: ignore[arg-type]
+
+    def make_entity(self, tok: Token) -> EntityScope:
+        value = tok.value.lower()
+        if not value.startswith("type:"):
+            return EntityScope(value)
+        kind = value[len("type:") :]
+        if kind not in ENTITY_KINDS:
+            hint = "write entity:type:person, entity:type:org or entity:type:place"
+            raise self.error(
+                f"unknown entity type {kind!r}", tok.col + len("entity:type:"), hint=hint
+            )
+        return EntityScope("", kind)
 
     def make_term(self, tok: Token) -> Term:
         text, prefix = tok.value, tok.value.endswith("*")
@@ -249,7 +265,7 @@ def _flat(cls: type[And] | type[Or], parts: list[Node]) -> Node:
 
 
 def _has_scope(node: Node) -> bool:
-    return any(isinstance(n, Region | FeedScope | Tag | Lang) for n in walk(node))
+    return any(isinstance(n, Region | EntityScope | FeedScope | Tag | Lang) for n in walk(node))
 
 
 def can_match(node: Node) -> bool:

@@ -21,7 +21,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 
 from monitor.errors import ConfigError
 from monitor.match.lexer import query_warnings, render_caret
-from monitor.match.nodes import Node, Phrase, Region, Term, walk
+from monitor.match.nodes import EntityScope, Node, Phrase, Region, Term, walk
 from monitor.match.query import MAX_TERMS, QuerySyntaxError, parse_query
 from monitor.match.rule import Example, Rule, RuleWarning, Score
 from monitor.models import SEVERITIES
@@ -79,11 +79,16 @@ class _RuleReader:
     """Reads one rule mapping; every problem goes to `errors` and makes `read` return None."""
 
     def __init__(
-        self, node: CommentedMap, errors: _Errors, known_regions: Collection[str] | None
+        self,
+        node: CommentedMap,
+        errors: _Errors,
+        known_regions: Collection[str] | None,
+        known_entities: Collection[str] | None = None,
     ) -> None:
         self.node = node
         self.errors = errors
         self.known = None if known_regions is None else {c.upper() for c in known_regions}
+        self.entities = known_entities
         self.before = len(errors)
         self.rule_id = "?"
         self.warnings: list[RuleWarning] = []
@@ -202,6 +207,7 @@ class _RuleReader:
             self.query_error(query, error)
             return query, None
         self.check_regions(query, tree)
+        self.check_entities(query, tree)
         for warning in query_warnings(query):
             hint = f" ({warning.hint})" if warning.hint else ""
             message = f"query: {warning.message}{hint}\n{render_caret(query, warning.column)}"
@@ -234,6 +240,23 @@ class _RuleReader:
                 self.fail(
                     message, self.query_position(query, error.column), self.codes_like(node.code)
                 )
+
+    def check_entities(self, query: str, tree: Node) -> None:
+        """`entity:ID` must name a known entity: a typo would silently never match."""
+        if self.entities is None:
+            return
+        for node in walk(tree):
+            if isinstance(node, EntityScope) and node.id and node.id not in self.entities:
+                column = max(query.lower().find(f"entity:{node.id}") + 1, 1)
+                error = QuerySyntaxError(f"unknown entity {node.id}", query=query, column=column)
+                message = f"query: unknown entity {node.id}\n{error.render()}"
+                close = difflib.get_close_matches(node.id, sorted(self.entities), n=1, cutoff=0.6)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else "add it to rules/entities.yaml, or write entity:type:person (org, place)"
+                )
+                self.fail(message, self.query_position(query, column), hint)
 
     def codes_like(self, code: str) -> str:
         """The few known codes closest to `code`, never the whole list of ~250."""

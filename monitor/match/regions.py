@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ahocorasick_rs import AhoCorasick
 
+from monitor.match.compounds import press_compounds
 from monitor.match.regionfile import Layers, Region, load_layers
 from monitor.match.textnorm import Script, boundary_ok, fold, term_script
 
@@ -159,6 +160,17 @@ class Gazetteer:
         (fold `title + "\\n" + summary`, or offset the second field). `raw` is the unfolded
         text, consulted only for case-sensitive aliases: without it they never tag.
         """
+        tagged: set[str] = set()
+        for index, _, _ in self.winners(hits, raw=raw):
+            tagged.update(self._plan[index][1])  # type: ignore[index]
+        return tuple(sorted(tagged))
+
+    def winners(self, hits: Iterable[Hit], *, raw: str = "", seen: Iterable[str] = ()) -> list[Hit]:
+        """The hits that tag, in text order: longest match, then conditions (module doc).
+
+        `seen` are codes known to be tagged in the text by something else: the entity tagger
+        passes the regions, so that an entity's `@CODE` context can name them.
+        """
         present: set[str] = set()
         spans: list[Hit] = []
         for hit in hits:
@@ -166,20 +178,24 @@ class Gazetteer:
                 present.add(self.aliases[hit[0]].text)
             else:
                 spans.append(hit)
-        tagged: set[str] = set()
-        pending: list[int] = []
-        for index in _longest(spans):
-            conditional, codes = self._plan[index]  # type: ignore[misc]
+        tagged = set(seen)
+        out: list[Hit] = []
+        pending: list[Hit] = []
+        for hit in _longest(spans):
+            conditional, codes = self._plan[hit[0]]  # type: ignore[misc]
             if conditional:
-                pending.append(index)
-            else:
+                pending.append(hit)
+            elif codes:  # a blocker wins its place and tags nothing
                 tagged.update(codes)
+                out.append(hit)
         if pending:
-            checks = _Checks(present, set(tagged), raw, self._exact)
-            for index in pending:
-                if checks.holds(self.aliases[index]):
-                    tagged.update(self._plan[index][1])  # type: ignore[index]
-        return tuple(sorted(tagged))
+            checks = _Checks(present, tagged, raw, self._exact)
+            out += [hit for hit in pending if checks.holds(self.aliases[hit[0]])]
+        return sorted(out, key=lambda h: (h[1], h[2]))
+
+    def ancestry(self, code: str) -> tuple[str, ...]:
+        """`code` with its parents and groups (unknown codes stand alone)."""
+        return self._ancestry(code.upper()) or (code.upper(),)
 
 
 def _is_katakana(ch: str) -> bool:
@@ -241,14 +257,14 @@ class _Checks:
         return self.written[form]
 
 
-def _longest(spans: list[Hit]) -> list[int]:
-    """Indices of the hits that survive longest-match.
+def _longest(spans: list[Hit]) -> list[Hit]:
+    """The hits that survive longest-match.
 
     Hits are cut into clusters of overlapping spans; within a cluster the longest wins, then
     the leftmost, and hits with exactly a winner's span win too (several senses of one name).
     """
     spans.sort(key=lambda h: (h[1], -h[2]))
-    out: list[int] = []
+    out: list[Hit] = []
     cluster: list[Hit] = []
     cluster_end = -1
     for hit in spans:
@@ -261,15 +277,16 @@ def _longest(spans: list[Hit]) -> list[int]:
     return out
 
 
-def _cluster_winners(cluster: list[Hit]) -> list[int]:
+def _cluster_winners(cluster: list[Hit]) -> list[Hit]:
     if len(cluster) == 1:
-        return [cluster[0][0]]
+        return cluster
     taken: list[tuple[int, int]] = []
-    out: list[int] = []
-    for index, start, end in sorted(cluster, key=lambda h: (h[1] - h[2], h[1])):
+    out: list[Hit] = []
+    for hit in sorted(cluster, key=lambda h: (h[1] - h[2], h[1])):
+        _, start, end = hit
         if (start, end) in taken or not any(s < end and start < e for s, e in taken):
             taken.append((start, end))
-            out.append(index)
+            out.append(hit)
     return out
 
 
@@ -299,6 +316,8 @@ def _gazetteer(layers: Layers) -> Gazetteer:
         for s in specs:
             aliases.append(Alias(text, s.codes, script, s.lang, s.requires, s.unless, s.exact))
             context.update(dict.fromkeys((*s.requires, *s.unless)))
+    for text, codes, lang in press_compounds(layers.specs):
+        aliases.append(Alias(text, codes, term_script(text), lang))
     for word in context:
         if not word.startswith("@"):
             aliases.append(Alias(word, (), term_script(word), "", context=True))

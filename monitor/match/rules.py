@@ -31,7 +31,9 @@ MAX_RULES_PER_FILE = 5_000
 
 
 def load_rule_file(
-    path: Path, known_regions: Collection[str] | None = None
+    path: Path,
+    known_regions: Collection[str] | None = None,
+    known_entities: Collection[str] | None = None,
 ) -> tuple[list[Rule], list[ConfigError]]:
     """The valid rules of one file and every error in it."""
     errors = _Errors(str(path))
@@ -42,10 +44,13 @@ def load_rule_file(
     except ConfigError as error:
         errors.append(error)
         return [], errors
-    return _read_document(doc, errors, known_regions), errors
+    return _read_document(doc, errors, (known_regions, known_entities)), errors
 
 
-def _read_document(doc: Any, errors: _Errors, known_regions: Collection[str] | None) -> list[Rule]:
+Known = tuple[Collection[str] | None, Collection[str] | None]  # region codes, entity ids
+
+
+def _read_document(doc: Any, errors: _Errors, known: Known) -> list[Rule]:
     if doc is None:
         return []  # an empty file: nothing to load, nothing wrong
     if not isinstance(doc, CommentedMap) or not isinstance(doc.get("rules"), CommentedSeq):
@@ -66,7 +71,7 @@ def _read_document(doc: Any, errors: _Errors, known_regions: Collection[str] | N
         if not isinstance(node, CommentedMap):
             errors.add("each rule must be a mapping (id, query, ...)", doc["rules"].lc.item(i))
             continue
-        rule = _RuleReader(node, errors, known_regions).read()
+        rule = _RuleReader(node, errors, *known).read()
         if rule is not None:
             rules.append(rule)
     return rules
@@ -96,10 +101,12 @@ def load_rules(
     *,
     include_disabled: bool = False,
     log_skipped: bool = True,
+    known_entities: Collection[str] | None = None,
 ) -> tuple[list[Rule], list[ConfigError]]:
     """Load every `*.yaml`/`*.yml` in `directory` (the `rules/alerts` folder), in name order.
 
-    `known_regions` are the region codes `region:XX` may use; None skips that check.
+    `known_regions` are the region codes `region:XX` may use, `known_entities` the ids
+    `entity:ID` may use; None skips that check.
     Returns the valid rules and every error, duplicate ids across files included. Rules with
     `enabled: false` are checked like the others (and keep their id taken) but left out,
     unless `include_disabled`. Files skipped by `rule_files` are logged as warnings (unless
@@ -114,7 +121,7 @@ def load_rules(
     for warning in skipped if log_skipped else ():
         log.warning("%s", warning)
     for path in paths:
-        file_rules, file_errors = load_rule_file(path, known_regions)
+        file_rules, file_errors = load_rule_file(path, known_regions, known_entities)
         rules.extend(file_rules)
         errors.extend(file_errors)
     kept = _drop_duplicates(rules, errors)

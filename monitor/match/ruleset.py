@@ -8,16 +8,18 @@ edit never replaces a good set.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.match.engine import Matcher
+from monitor.match.entities import load_entities
 from monitor.match.regions import Gazetteer, load_gazetteer
 from monitor.match.rule import Match, Rule
 from monitor.match.rules import load_rules
 from monitor.match.scan import Scan
-from monitor.models import Feed, Item
+from monitor.match.tagger import EntityTagger, builtin_tagger
+from monitor.models import EntityTag, Feed, Item
 
 
 @dataclass(frozen=True)
@@ -25,62 +27,95 @@ class RuleSet:
     rules: tuple[Rule, ...]
     gazetteer: Gazetteer
     matcher: Matcher
+    tagger: EntityTagger = field(default_factory=builtin_tagger)
 
     @classmethod
-    def compile(cls, rules: tuple[Rule, ...], gazetteer: Gazetteer) -> RuleSet:
-        # One automaton for every rule term AND every gazetteer alias: an item is scanned
-        # once per field, and that one scan serves both region tagging and rule matching.
-        aliases = sorted({alias.text for alias in gazetteer.aliases})
-        return cls(rules, gazetteer, Matcher.compile(rules, aliases=aliases))
+    def compile(
+        cls, rules: tuple[Rule, ...], gazetteer: Gazetteer, tagger: EntityTagger | None = None
+    ) -> RuleSet:
+        # One automaton for every rule term, gazetteer alias AND entity name: an item is scanned
+        # once per field, and that one scan serves region and entity tagging and rule matching.
+        tagger = tagger or builtin_tagger()
+        aliases = sorted({alias.text for alias in gazetteer.aliases} | set(tagger.alias_texts()))
+        return cls(rules, gazetteer, Matcher.compile(rules, aliases=aliases), tagger)
 
-    def __reduce__(self) -> tuple[object, tuple[tuple[Rule, ...], Gazetteer]]:
-        # Sent to parse workers as rules + gazetteer; the matcher is compiled again there
-        # (milliseconds) rather than pickling its automaton.
-        return (type(self).compile, (self.rules, self.gazetteer))
+    def __reduce__(self) -> tuple[object, tuple[tuple[Rule, ...], Gazetteer, EntityTagger]]:
+        # Sent to parse workers as rules + gazetteer + entities; the matcher is compiled again
+        # there (milliseconds) rather than pickling its automaton.
+        return (type(self).compile, (self.rules, self.gazetteer, self.tagger))
 
     def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
-        """Tag the item's regions, then match every rule against it, from one scan."""
+        """Tag the item's regions and entities, then match every rule against it, from one
+        scan."""
         scan = self.matcher.scan(item.title, item.summary)
-        tagged = dataclasses.replace(item, regions=self._regions(scan, item.title, item.summary))
+        regions, entities = self._tags(scan, item.title, item.summary)
+        tagged = dataclasses.replace(item, regions=regions, entities=entities)
         return tagged, self.matcher.match(tagged, feed, scan)
 
     def tag(self, title: str, summary: str) -> tuple[str, ...]:
-        return self._regions(self.matcher.scan(title, summary), title, summary)
+        return self._tags(self.matcher.scan(title, summary), title, summary)[0]
 
-    def _regions(self, scan: Scan, title: str, summary: str) -> tuple[str, ...]:
-        """The scan's alias hits, resolved by the gazetteer as its own `tag` would.
+    def tag_all(self, title: str, summary: str) -> tuple[tuple[str, ...], tuple[EntityTag, ...]]:
+        """The regions (implied ones included) and the entities of a text."""
+        return self._tags(self.matcher.scan(title, summary), title, summary)
 
-        The gazetteer resolves one text, `title + "\n" + summary`: summary offsets shift by
-        the folded title's length plus one. Its extra boundary rule (a katakana name is not
+    def _tags(
+        self, scan: Scan, title: str, summary: str
+    ) -> tuple[tuple[str, ...], tuple[EntityTag, ...]]:
+        """The scan's alias hits, resolved by the gazetteer as its own `tag` would, then by the
+        entity tagger; the regions its entities imply join the regions.
+
+        Both resolve one text, `title + "\n" + summary`: summary offsets shift by the folded
+        title's length plus one. The gazetteer's extra boundary rule (a katakana name is not
         part of a longer katakana word) is applied here, as `Gazetteer.accepts` asks.
         """
         shift = len(scan.texts[0]) + 1
-        hits = []
-        for alias, field, start, end in scan.alias_hits:
-            if not self.gazetteer.accepts(scan.texts[field], start, end):
+        raw = f"{title}\n{summary}"
+        regions, names = [], []
+        for alias, where, start, end in scan.alias_hits:
+            if not self.gazetteer.accepts(scan.texts[where], start, end):
                 continue
-            offset = shift if field else 0
+            offset = shift if where else 0
             for index in self.gazetteer.indices(alias):
-                hits.append((index, start + offset, end + offset))
-        return self.gazetteer.resolve(hits, raw=f"{title}\n{summary}")
+                regions.append((index, start + offset, end + offset))
+            for index in self.tagger.names.indices(alias):
+                names.append((index, start + offset, end + offset))
+        codes = self.gazetteer.resolve(regions, raw=raw)
+        entities = self.tagger.tag(names, scan.texts, raw, codes) if names else ()
+        implied = self.tagger.implied_regions(entities)
+        if implied - set(codes):
+            with_parents = {c for code in implied for c in self.gazetteer.ancestry(code)}
+            codes = tuple(sorted(with_parents.union(codes)))
+        return codes, entities
 
 
-def rule_paths(rules_dir: Path) -> tuple[Path, Path]:
-    """Where the alert rules and the gazetteer overrides live under `rules/`."""
-    return rules_dir / "alerts", rules_dir / "regions.yaml"
+def rule_paths(rules_dir: Path) -> tuple[Path, Path, Path]:
+    """Where the alert rules, the gazetteer overrides and the entities live under `rules/`
+    (the service reloads the rules when any of them changes)."""
+    return rules_dir / "alerts", rules_dir / "regions.yaml", rules_dir / "entities.yaml"
 
 
 def check_ruleset(rules_dir: Path) -> tuple[RuleSet | None, list[ConfigError]]:
     """Load everything, collecting every error; a RuleSet only when there are none."""
-    alerts, regions_file = rule_paths(rules_dir)
+    alerts, regions_file, entities_file = rule_paths(rules_dir)
     try:
         gazetteer = load_gazetteer(regions_file if regions_file.exists() else None)
+        tagger = load_tagger(entities_file, gazetteer.codes)
     except ConfigError as error:
         return None, [error]
-    rules, errors = load_rules(alerts, gazetteer.codes) if alerts.is_dir() else ([], [])
+    known = (alerts, gazetteer.codes)
+    ids = [e.id for e in tagger.entities]
+    rules, errors = load_rules(*known, known_entities=ids) if alerts.is_dir() else ([], [])
     if errors:
         return None, errors
-    return RuleSet.compile(tuple(rules), gazetteer), []
+    return RuleSet.compile(tuple(rules), gazetteer, tagger), []
+
+
+def load_tagger(path: Path, codes: frozenset[str]) -> EntityTagger:
+    """The built-in entities, with `rules/entities.yaml` applied when there is one."""
+    if not path.exists():
+        return builtin_tagger()
+    return EntityTagger(load_entities(path, codes=codes))
 
 
 def load_ruleset(rules_dir: Path) -> RuleSet:

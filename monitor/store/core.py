@@ -310,6 +310,7 @@ class Store:
         rule_id: str | None = None,
         limit: int = 50,
         tag_feeds: Mapping[str, Sequence[str]] | None = None,
+        entity: str | None = None,
     ) -> list[StoredItem]:
         """Items matching `query` in title or summary, newest (published) first.
 
@@ -320,11 +321,12 @@ class Store:
         anywhere (`台湾` in `台湾海峡`), Korean ones at the start of a word (`북한의`). A query
         that does not parse raises SearchQueryError; nothing in any input is SQL or FTS5 syntax.
         `since` keeps items published at or after it, `region` items tagged with that code (any
-        case), `rule_id` items that rule matched.
+        case), `rule_id` items that rule matched, `entity` items naming that entity (an id;
+        `entity:ID` and `entity:type:KIND` in the query do the same).
         """
         if limit <= 0:
             return []
-        plan = search_plan(query, since, feed_id, region, rule_id, tag_feeds)
+        plan = search_plan(query, since, feed_id, region, rule_id, tag_feeds, entity)
         row_by_row = plan.fts is not None and self._common(plan.fts, limit)
         where, values = plan.where(row_by_row=row_by_row)
         sql = f"SELECT * FROM items WHERE {where} ORDER BY published DESC, id DESC LIMIT ?"

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.match.nodes import And, FeedScope, Lang, Node, Not, Or, Region, Tag
+from monitor.match.nodes import And, EntityScope, FeedScope, Lang, Node, Not, Or, Region, Tag
 from monitor.store.ftsquery import SearchQueryError, fts_expr, parse_search
 from monitor.store.rows import _ts
 
@@ -26,6 +26,8 @@ _EACH_FTS = (
     "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.id)"
 )
 _IN_REGION = "items.id IN (SELECT item_id FROM item_regions WHERE code = ?)"
+_WITH_ENTITY = "items.id IN (SELECT item_id FROM item_entities WHERE entity_id = ?)"
+_WITH_KIND = "items.id IN (SELECT item_id FROM item_entities WHERE kind = ?)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ def search_plan(
     region: str | None = None,
     rule_id: str | None = None,
     tag_feeds: Mapping[str, Sequence[str]] | None = None,
+    entity: str | None = None,
 ) -> SearchPlan:
     """Parse `query` (raises SearchQueryError) and plan the search with the other filters."""
     tree = parse_search(query)
@@ -57,6 +60,7 @@ def search_plan(
         ("items.published >= ?", _ts(since)),
         ("items.feed_id = ?", feed_id),
         (_IN_REGION, region and region.upper()),
+        (_WITH_ENTITY, entity),
         ("items.id IN (SELECT item_id FROM matches WHERE rule_id = ?)", rule_id),
     ]
     filters += [(sql, [value]) for sql, value in options if value is not None]
@@ -103,6 +107,8 @@ def _sql(node: Node, tags: dict[str, list[str]]) -> _Filter:
         return f"NOT ({inner})", values
     if isinstance(node, Region):
         return _IN_REGION, [node.code.upper()]
+    if isinstance(node, EntityScope):
+        return (_WITH_KIND, [node.kind]) if node.kind else (_WITH_ENTITY, [node.id])
     if isinstance(node, FeedScope):
         return "items.feed_id = ?", [node.id]
     if isinstance(node, Tag):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.match.rule import Match
-from monitor.models import FeedState, Item, StoredItem
+from monitor.models import EntityTag, FeedState, Item, StoredItem
 
 # --- values in and out -------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ _TIMES = {
 # its column fails loudly at the first write instead of being silently dropped.
 _STATE_COLUMNS = tuple(f.name for f in fields(FeedState))
 _ITEM_COLUMNS = tuple(f.name for f in fields(Item))
-_EDITABLE = ("link", "title", "summary", "html", "author", "content_hash", "regions")
+_EDITABLE = ("link", "title", "summary", "html", "author", "content_hash", "regions", "entities")
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
@@ -59,6 +59,8 @@ _UPDATE_ITEM = "UPDATE items SET {}, updated = ? WHERE id = ?".format(
 def _to_sql(value: object) -> object:
     if isinstance(value, datetime):
         return _ts(value)
+    if isinstance(value, tuple) and value and isinstance(value[0], EntityTag):  # entities
+        return json.dumps([asdict(tag) for tag in value], ensure_ascii=False)
     if isinstance(value, tuple):  # regions
         return json.dumps(list(value))
     return int(value) if isinstance(value, bool) else value
@@ -69,6 +71,8 @@ def _from_sql(column: str, value: Any) -> Any:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     if column == "regions":
         return tuple(json.loads(value))
+    if column == "entities":
+        return tuple(EntityTag(**tag) for tag in json.loads(value))
     return bool(value) if column == "gone" else value
 
 

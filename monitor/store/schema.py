@@ -174,3 +174,35 @@ def m008_digest_upkeep(db: Database) -> None:
         # never a send in progress.
         "ALTER TABLE digests ADD COLUMN leased_until TEXT",
     )
+
+
+@_migration
+def m009_item_entities(db: Database) -> None:
+    # The entities an item names, as `items.entities` (JSON: [{"id", "kind", "field", "start",
+    # "end"}]) and one row each in `item_entities`, filled by triggers like `item_regions` so
+    # the two never disagree. Items stored before this have none until they are edited.
+    run_sql(
+        db,
+        "ALTER TABLE items ADD COLUMN entities TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE item_entities (
+            item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+            entity_id TEXT NOT NULL, kind TEXT NOT NULL, field TEXT NOT NULL,
+            start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+            PRIMARY KEY (item_id, entity_id, field, start)) WITHOUT ROWID""",
+        "CREATE INDEX item_entities_entity ON item_entities (entity_id, item_id)",
+        "CREATE INDEX item_entities_kind ON item_entities (kind, item_id)",
+        f"""CREATE TRIGGER items_entities_ai AFTER INSERT ON items BEGIN {_FILL_ENTITIES} END""",
+        f"""CREATE TRIGGER items_entities_au AFTER UPDATE OF entities ON items
+        WHEN old.entities IS NOT new.entities BEGIN
+            DELETE FROM item_entities WHERE item_id = old.id;
+            {_FILL_ENTITIES}
+        END""",
+    )
+
+
+_FILL_ENTITIES = """INSERT OR IGNORE INTO item_entities
+                (item_id, entity_id, kind, field, start, "end")
+            SELECT new.id, json_extract(value, '$.id'), json_extract(value, '$.kind'),
+                json_extract(value, '$.field'), json_extract(value, '$.start'),
+                json_extract(value, '$.end')
+            FROM json_each(new.entities);"""

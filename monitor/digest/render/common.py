@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.digest.cron import schedule_trigger
+from monitor.match.entities import load_entities
 from monitor.models import Digest, DigestEntry, SentBefore
 from monitor.yamlfile.check import Invalid
 
@@ -84,6 +85,16 @@ def _next(digest: Digest) -> str:
 
 def regions_text(entry: DigestEntry) -> str:
     return ", ".join(entry.item.regions)
+
+
+def entities_text(entry: DigestEntry) -> str:
+    """`Xi Jinping, Donald Trump`: who and what the item names, each once, in text order.
+    An entity only `rules/entities.yaml` knows is shown by its id."""
+    if not entry.item.entities:
+        return ""
+    known = load_entities()
+    names = (known[t.id].name if t.id in known else t.id for t in entry.item.entities)
+    return ", ".join(dict.fromkeys(names))
 
 
 def terms_text(entry: DigestEntry) -> str:

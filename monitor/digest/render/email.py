@@ -28,6 +28,7 @@ from html import escape
 from monitor.digest.arrange import Group, arrange, subject
 from monitor.digest.render.clean import link_host, one_line, tidy
 from monitor.digest.render.common import (
+    entities_text,
     local_time,
     more_hint,
     regions_text,
@@ -150,6 +151,8 @@ def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
     if item.summary:
         lines.append(f"  {item.summary}")
     lines.append(f"  {item.link or '(no link)'}")
+    if item.entities:
+        lines.append(f"  Names: {entities_text(entry)}")
     if entry.rules:
         lines.append(f"  Matched: {terms_text(entry)}")
     if entry.also:
@@ -216,6 +219,8 @@ def _entry_html(entry: DigestEntry, tz: str) -> str:
     ]
     if item.summary:
         parts.append(f'<div style="margin:4px 0">{escape(item.summary)}</div>')
+    if item.entities:
+        parts.append(_small(f"Names: {escape(entities_text(entry))}"))
     if entry.rules:
         parts.append(_small(f"Matched: {escape(terms_text(entry))}"))
     if entry.also:

@@ -104,6 +104,7 @@ def _item_json(entry: DigestEntry) -> dict[str, Any]:
         "lang": item.lang,
         "severity": entry.severity,
         "regions": list(item.regions),
+        "entities": [tag.as_json() for tag in item.entities],
         "rules": [
             {"id": r.id, "title": r.title, "severity": r.severity, "terms": list(r.terms)}
             for r in entry.rules
