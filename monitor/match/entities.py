@@ -42,10 +42,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal, NoReturn, cast
+from typing import Any, Literal, cast
 
 from monitor.errors import ConfigError
-from monitor.match.regionfile import LANGS, _curated, _did_you_mean, _pos, load_layers
+from monitor.match.regionfile import (
+    LANGS,
+    OverrideReader,
+    _curated,
+    _did_you_mean,
+    load_layers,
+)
 from monitor.match.textnorm import fold
 from monitor.yamlfile.check import Invalid, as_choice, as_int, as_text, parse_yaml, read_text
 
@@ -178,21 +184,18 @@ class _Table:
         return Entities(drafts, self.blockers.values(), self.implied)
 
 
-class _Layer:
+class _Layer(OverrideReader):
     """Checks one layer file and applies it to `table`; every error names file:line:col.
 
     `codes` are the region codes `country`, `parent` and `@CODE` may name; None skips that
     check (the shipped data, checked by the tests against the gazetteer instead).
     """
 
-    def __init__(self, path: str, table: _Table, codes: frozenset[str] | None) -> None:
-        self.path, self.table, self.codes = path, table, codes
+    hint = _HINT
 
-    def fail(
-        self, message: str, node: Any, key: Any, hint: str | None = _HINT, *, value: bool = False
-    ) -> NoReturn:
-        line, column = _pos(node, key, value)
-        raise ConfigError(message, path=self.path, line=line, column=column, hint=hint)
+    def __init__(self, path: str, table: _Table, codes: frozenset[str] | None) -> None:
+        super().__init__(path)
+        self.table, self.codes = table, codes
 
     def apply(self, doc: Any) -> None:
         if doc is None:
@@ -316,14 +319,6 @@ class _Layer:
 
     def near(self, ident: str) -> str | None:
         return _did_you_mean(ident, self.table.drafts)
-
-    def mapping(self, node: Any, parent: Any, key: Any, what: str, known: tuple[str, ...]) -> Any:
-        if not isinstance(node, dict):
-            self.fail(f"{what} must be a mapping (key: value lines)", parent, key, value=True)
-        for name in node if known else ():
-            if name not in known:
-                self.fail(f"unknown key {name!r} in {what}", node, name, _did_you_mean(name, known))
-        return node
 
     def strings(self, value: Any, node: Any, key: Any) -> list[str]:
         if value is None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from monitor.errors import ConfigError
 from monitor.match.textnorm import Script, fold, term_script
@@ -142,7 +142,35 @@ _ONE_CODE = "expected one region code or a list of them"
 _HINT = "see the comments at the top of rules/regions.yaml for the format"
 
 
-class _Layer:
+class OverrideReader:
+    """What the readers of the gazetteer layers and the entity layers share: an error at a
+    node's key or value (file:line:col, with the format's hint), and mappings whose keys must
+    be known. A subclass sets `hint`."""
+
+    hint = _HINT
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(
+        self, message: str, node: Any, key: Any, hint: str | None = "", *, value: bool = False
+    ) -> NoReturn:
+        """Raise at `node[key]`: its key, or with `value=True` its value. `hint` "" means the
+        format's own hint; None, no hint."""
+        line, column = _pos(node, key, value)
+        hint = self.hint if hint == "" else hint
+        raise ConfigError(message, path=self.path, line=line, column=column, hint=hint)
+
+    def mapping(self, node: Any, parent: Any, key: Any, what: str, known: tuple[str, ...]) -> Any:
+        if not isinstance(node, dict):
+            self.fail(f"{what} must be a mapping (key: value lines)", parent, key, value=True)
+        for name in node if known else ():
+            if name not in known:
+                self.fail(f"unknown key {name!r} in {what}", node, name, _did_you_mean(name, known))
+        return node
+
+
+class _Layer(OverrideReader):
     """Validates one layer file and applies it to `layers`; every error names file:line:col.
 
     Order inside a file: `regions` (names, parents, aliases added, aliases removed), then
@@ -151,16 +179,9 @@ class _Layer:
     """
 
     def __init__(self, path: str, layers: Layers) -> None:
-        self.path = path
+        super().__init__(path)
         self.layers = layers
         self.known: set[str] = set(layers.regions)
-
-    def fail(
-        self, message: str, node: Any, key: Any, hint: str | None = _HINT, *, value: bool = False
-    ) -> Any:
-        """Raise at `node[key]`: its key, or with `value=True` its value."""
-        line, column = _pos(node, key, value)
-        raise ConfigError(message, path=self.path, line=line, column=column, hint=hint)
 
     def apply(self, doc: Any) -> None:
         if doc is None:
@@ -185,14 +206,6 @@ class _Layer:
             self.layers.replace(self.text(text, ambiguous, text), self.senses(ambiguous, text))
         for text in self.strings(top.get("blockers"), top, "blockers"):
             self.layers.replace(text, [Spec((), _script_lang(text))])
-
-    def mapping(self, node: Any, parent: Any, key: Any, what: str, known: tuple[str, ...]) -> Any:
-        if not isinstance(node, dict):
-            self.fail(f"{what} must be a mapping (key: value lines)", parent, key, value=True)
-        for name in node if known else ():
-            if name not in known:
-                self.fail(f"unknown key {name!r} in {what}", node, name, _did_you_mean(name, known))
-        return node
 
     def code_key(self, node: Any, key: Any) -> str:
         code = str(key).strip().upper()
