@@ -1,6 +1,7 @@
 """Scores a story grouping against the stories evaluation set (tests/story/eval/).
 
     python -m benchmarks.stories [--cluster NAME|MODULE:FUNCTION ...] [--data DIR] [--seed N]
+                                 [--holdout] [--throughput]
 
 The set is invented news: over 30 events told by about 150 reports from 12 outlets in English,
 Japanese, Chinese and Korean (3-8 reports an event, most in three or four languages), with
@@ -11,13 +12,19 @@ A grouping is a function `cluster(reports) -> list[list[report_id]]` that puts e
 exactly one group. It sees `Report`s (id, outlet, lang, published, title, summary, link), never
 the event, in a shuffled order (`--seed`) so that the file's order gives nothing away.
 `--cluster` takes `MODULE:FUNCTION` (MODULE is imported from the current directory or the
-installed packages) or the name of a built-in baseline, and may be repeated; without it both
-baselines run:
+installed packages) or a built-in name, and may be repeated; without it both baselines and
+the linker run:
 
 - `singletons`: each report alone. The floor: it joins nothing, so it cannot be wrong.
 - `title-overlap`: reports in the same language whose titles share enough words (CJK and Hangul
   by character pairs) are joined. A naive grouping, to show what words alone get and where
   they mislead.
+- `linker`: monitor's own story linker (`monitor.story.evaluate:cluster`): each report tagged
+  and matched with the default rules, then linked in published order as ingest does.
+
+`--holdout` scores each grouping on two halves of the events separately (look-alike pairs kept
+within a half), to check settings tuned on one half against the other. `--throughput` adds the
+linker's cost over a synthetic week of reports (see benchmarks/stories_extra.py).
 
 Figures, counted over pairs of reports (two reports are a gold pair when they tell one event):
 
@@ -55,6 +62,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+
+from benchmarks.stories_extra import holdout, throughput
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "story" / "eval"
 REPORT_FIELDS = ("id", "event", "outlet", "lang", "published", "title", "summary", "link")
@@ -259,15 +268,16 @@ def title_overlap(reports: list[Report]) -> list[list[str]]:
 
 
 BASELINES: dict[str, Cluster] = {"singletons": singletons, "title-overlap": title_overlap}
+NAMED = {"linker": "monitor.story.evaluate:cluster"}  # built-in names beside the baselines
 
 
 def resolve(spec: str) -> Cluster:
     """A baseline name or MODULE:FUNCTION; a wrong one stops with what to write instead."""
     if spec in BASELINES:
         return BASELINES[spec]
-    module_name, sep, attr = spec.partition(":")
+    module_name, sep, attr = NAMED.get(spec, spec).partition(":")
     if not sep or not module_name or not attr:
-        names = ", ".join(BASELINES)
+        names = ", ".join([*BASELINES, *NAMED])
         raise ValueError(f"--cluster {spec!r}: give MODULE:FUNCTION or one of {names}")
     try:
         function = getattr(importlib.import_module(module_name), attr)
@@ -331,15 +341,21 @@ def main(argv: list[str] | None = None) -> int:
         "--cluster",
         action="append",
         metavar="NAME|MODULE:FUNCTION",
-        help=f"grouping to score, repeatable (default: {', '.join(BASELINES)})",
+        help=f"grouping to score, repeatable (default: {', '.join([*BASELINES, *NAMED])})",
     )
     parser.add_argument("--data", type=Path, default=DATA, help="evaluation set directory")
     parser.add_argument("--seed", type=int, default=1, help="order the reports are shown in")
+    parser.add_argument("--holdout", action="store_true", help="score two halves of the events")
+    parser.add_argument("--throughput", action="store_true", help="linker cost over a week")
     args = parser.parse_args(argv)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # so `--cluster mypkg.mod:fn` finds the caller's code
     try:
-        print(run(args.cluster or list(BASELINES), load_set(args.data), args.seed))
+        specs = args.cluster or [*BASELINES, *NAMED]
+        data = load_set(args.data)
+        print(holdout(specs, data, args.seed) if args.holdout else run(specs, data, args.seed))
+        if args.throughput:
+            print(throughput(args.seed))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # digest-only values, kept beside the digest code
+    from monitor.digest.storyview import DigestStory
+    from monitor.story.surge import SurgeSettings
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 USER_AGENT = "monitor/0.1 (self-hosted news alert service)"
@@ -34,6 +39,8 @@ class Settings:
     first_poll_grace: timedelta = timedelta(hours=1)
     # ...or longer ago than this when it is first seen (a feed back after an outage).
     alert_max_age: timedelta = timedelta(days=2)
+    # A new report may join a story whose last report is at most this much older or newer.
+    story_window: timedelta = timedelta(hours=48)
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,26 @@ class StoredItem:
     updated: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StoryRow:
+    """A stored story: one development told by one or more reports (items).
+
+    `first_seen`/`last_seen` are the published times of its first and last report; `outlets`
+    (feed ids) and `languages` in the order they first reported; `regions` and `entities`
+    (entity ids) most named first; `headline_item` is the first report's item id.
+    """
+
+    id: int
+    first_seen: datetime
+    last_seen: datetime
+    reports: int
+    outlets: tuple[str, ...]
+    languages: tuple[str, ...]
+    regions: tuple[str, ...]
+    entities: tuple[str, ...]
+    headline_item: int
+
+
 # --- channels (rules/channels.yaml) and digests ------------------------------------------
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")  # in increasing order
@@ -275,6 +302,13 @@ class RouteMatch:
     rules: tuple[str, ...] = ()  # any of these rule ids
     regions: tuple[str, ...] = ()  # the item is tagged with any of these
     labels: Mapping[str, str] = field(default_factory=dict)  # the rule has all of these
+    surge: tuple[str, ...] = ()  # surge alerts it takes too: story | volume
+
+    @property
+    def surges_only(self) -> bool:
+        """A route with `surge:` takes surge alerts only (its other criteria choose which);
+        digests of matches go to routes without it."""
+        return bool(self.surge)
 
 
 @dataclass(frozen=True)
@@ -291,6 +325,9 @@ class Route:
     # Items the receiver already got from another route: "reference" (one line) or "full".
     repeat: str = "reference"
     max_age: timedelta | None = None  # items published longer ago are never delivered
+    languages: tuple[str, ...] = ()  # a story's headline: its first report in these
+    updates: bool = False  # send a short update when a story already sent grows
+    surge: SurgeSettings | None = None  # its own surge thresholds (None: the file's)
 
 
 @dataclass(frozen=True)
@@ -313,6 +350,7 @@ class DigestEntry:
     feed_title: str
     rules: tuple[RuleRef, ...]
     also: tuple[tuple[str, str | None], ...] = ()  # same story elsewhere: (feed title, link)
+    story: DigestStory | None = None  # the stored story it stands for (digests only)
 
     @property
     def severity(self) -> str:

@@ -1,19 +1,26 @@
-"""Pieces shared by the command modules: paths from the global options, store opening."""
+"""Pieces shared by the command modules: paths from the global options, store opening.
+
+The command modules are imported to list them in `monitor --help`, so at their top they import
+only click and light modules; the database, the network, YAML and the matching engine are
+imported inside the commands that use them (tests/cli/test_startup.py keeps it so).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from monitor.ingest.feeds import parse_duration
-from monitor.ingest.poll import utcnow
-from monitor.store import Store
+from monitor.yamlfile.duration import parse_duration
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,15 @@ class Paths:
 pass_paths = click.make_pass_decorator(Paths)
 
 
+def utcnow() -> datetime:
+    """The poll stage's clock, without importing the poll stage (httpx, the parsers)."""
+    return datetime.now(UTC)
+
+
 @contextmanager
 def open_store(paths: Paths) -> Iterator[Store]:
+    from monitor.store import Store
+
     store = Store(paths.db)
     try:
         yield store
@@ -64,4 +78,9 @@ tz_option = click.option(
 
 def parse_since(text: str | None) -> datetime | None:
     """`--since 2d` means items first seen in the last two days."""
-    return None if text is None else utcnow() - parse_duration(text)
+    if text is None:
+        return None
+    try:
+        return utcnow() - parse_duration(text)
+    except ValueError as error:  # a usage error on one line, not a traceback
+        raise click.BadParameter(str(error), param_hint="--since") from None

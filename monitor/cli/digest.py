@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
 import json
 import logging
 import os
@@ -12,23 +9,20 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli import report
 from monitor.cli.common import Paths, open_store, pass_paths
-from monitor.digest.channels import Channels, load_channels
-from monitor.digest.collect import collect
-from monitor.digest.dispatch import freeze_routes, render, send_due, send_now
-from monitor.digest.render.email import email_part
 from monitor.errors import MonitorError
-from monitor.ingest.feeds import load_feeds
-from monitor.match.rule import Rule
-from monitor.match.ruleset import load_ruleset
-from monitor.models import Feed, Rendered, Route
-from monitor.store import Store
-from monitor.store.outbox import FrozenDigest, Outbox
-from monitor.store.routes import RouteHealth
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it (see cli.common)
+    from monitor.digest.channels import Channels
+    from monitor.match.rule import Rule
+    from monitor.models import Feed, Rendered, Route
+    from monitor.store import Store
+    from monitor.store.outbox import FrozenDigest
 
 log = logging.getLogger("monitor.cli")
 
@@ -39,6 +33,10 @@ def digest() -> None:
 
 
 def load_all(paths: Paths) -> tuple[Channels, dict[str, Rule], dict[str, Feed]]:
+    from monitor.digest.channels import load_channels
+    from monitor.ingest.feeds import load_feeds
+    from monitor.match.ruleset import load_ruleset
+
     ruleset = load_ruleset(paths.rules)
     rules = {r.id: r for r in ruleset.rules}
     channels = load_channels(paths.rules / "channels.yaml", rules, ruleset.gazetteer.codes)
@@ -62,12 +60,16 @@ def pick_routes(channels: Channels, route_id: str | None) -> Sequence[Route]:
 
 def text_part(rendered: Rendered) -> str:
     """What a reader sees: the plain-text part of an email, or the webhook body."""
+    from monitor.digest.render.email import email_part
+
     if rendered.kind != "email":
         return rendered.body.decode("utf-8")
     return email_part(rendered.body, "plain") or ""
 
 
 def html_part(rendered: Rendered) -> str | None:
+    from monitor.digest.render.email import email_part
+
     return email_part(rendered.body, "html") if rendered.kind == "email" else None
 
 
@@ -82,6 +84,9 @@ def html_part(rendered: Rendered) -> str | None:
 @pass_paths
 def digest_preview(paths: Paths, route_id: str | None, html_file: Path | None) -> None:
     """Show what each route would send now, without sending or marking anything."""
+    from monitor.digest.collect import collect
+    from monitor.digest.dispatch import render
+
     channels, rules, feeds = load_all(paths)
     now = datetime.now(UTC)
     wrote_html = False
@@ -112,6 +117,11 @@ def digest_preview(paths: Paths, route_id: str | None, html_file: Path | None) -
 @pass_paths
 def digest_send(paths: Paths, route_id: str | None) -> None:
     """Build the pending digests now and send every due digest."""
+    import asyncio
+
+    from monitor.digest.dispatch import freeze_routes, send_due
+    from monitor.store.routes import RouteHealth
+
     channels, rules, feeds = load_all(paths)
     now = datetime.now(UTC)
     with open_store(paths) as store:
@@ -140,6 +150,8 @@ def digest_send(paths: Paths, route_id: str | None) -> None:
 @pass_paths
 def digest_show(paths: Paths, digest_id: str, raw: bool, left_out: bool) -> None:
     """Print a frozen digest: an email's headers and text, or a webhook's JSON body."""
+    from monitor.store.outbox import Outbox
+
     with open_store(paths) as store:
         frozen = Outbox(store).get(digest_id)
         if frozen is None:
@@ -165,6 +177,11 @@ def _status_line(frozen: FrozenDigest) -> str:
 
 def _readable(frozen: FrozenDigest) -> str:
     """An email's headers and plain-text part, or a webhook's body, indented if JSON."""
+    import email
+    import email.policy
+
+    from monitor.digest.render.email import email_part
+
     if frozen.kind != "email":
         try:
             return json.dumps(json.loads(frozen.body), ensure_ascii=False, indent=2)
@@ -176,6 +193,8 @@ def _readable(frozen: FrozenDigest) -> str:
 
 
 def _print_left_out(store: Store, frozen: FrozenDigest) -> None:
+    from monitor.store.outbox import Outbox
+
     ids = Outbox(store).left_out(frozen.id)
     if not ids:
         click.echo(f"digest {frozen.id} left nothing out", err=True)
@@ -194,6 +213,12 @@ def _print_left_out(store: Store, frozen: FrozenDigest) -> None:
 @pass_paths
 def digest_retry(paths: Paths, digest_id: str) -> None:
     """Send a dead or retrying digest again now, byte-identical."""
+    import asyncio
+
+    from monitor.digest.channels import load_channels
+    from monitor.digest.dispatch import send_now
+    from monitor.store.outbox import Outbox
+
     channels = load_channels(paths.rules / "channels.yaml")
     now = datetime.now(UTC)
     with open_store(paths) as store:
@@ -226,6 +251,8 @@ def _why_not(frozen: FrozenDigest | None, now: datetime) -> str:
 @pass_paths
 def digest_enable(paths: Paths, receiver_id: str) -> None:
     """Re-enable a receiver disabled after its webhook answered 410 Gone."""
+    from monitor.store.outbox import Outbox
+
     with open_store(paths) as store:
         if not Outbox(store).enable_receiver(receiver_id):
             raise MonitorError(f"receiver {receiver_id!r} is not disabled")

@@ -7,24 +7,21 @@ not even the database.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 from collections.abc import Sequence
 from datetime import UTC
-from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from monitor.cli import report
-from monitor.cli.common import Paths, open_store, pass_paths
-from monitor.ingest.discover import Found, Probe, find_feed, probe_feeds
-from monitor.ingest.feeds import FeedsFile, format_duration, load_feeds
-from monitor.ingest.opml import add_imported, export_opml, import_opml
-from monitor.ingest.poll import utcnow
-from monitor.models import FetchStatus
+from monitor.cli.common import Paths, open_store, pass_paths, utcnow
+from monitor.yamlfile.duration import format_duration
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it (see cli.common)
+    from monitor.ingest.discover import Found, Probe
 
 STARTER = "starter.opml"  # in monitor/data/: the bundled list of public sources
 STARTER_COMPILED = "2026-12-02"
@@ -51,10 +48,15 @@ def feeds_add(
     interval: str | None,
 ) -> None:
     """Add a feed URL, or a web page's URL: the feed the page names is found and added."""
+    import asyncio
+
+    from monitor.ingest.discover import find_feed
+    from monitor.ingest.feeds import FeedsFile
+
     # What can be refused without a request is refused first: the URL, the options, the same
-    # URL or id already in the file. That trial edit is dropped: the feed may be elsewhere.
-    FeedsFile.load(paths.feeds).add(url, id=feed_id, title=title, tags=tags, interval=interval)
+    # URL or id already in the file. Only a trial: the page may name a feed at another URL.
     edit = FeedsFile.load(paths.feeds)
+    edit.add(url, id=feed_id, title=title, tags=tags, interval=interval, dry_run=True)
     found = asyncio.run(find_feed(url, edit.config.settings))
     if found.url is None:
         _ask_to_choose(found, feed_id, title, tags, interval)
@@ -101,6 +103,12 @@ def feeds_check(paths: Paths, feed_ids: tuple[str, ...], as_json: bool) -> None:
 
     Stores nothing: no database writes, no state. Exits 1 when a feed does not work.
     """
+    import asyncio
+
+    from monitor.ingest.discover import probe_feeds
+    from monitor.ingest.feeds import load_feeds
+    from monitor.models import FetchStatus
+
     config = load_feeds(paths.feeds)
     unknown = sorted(set(feed_ids) - {f.id for f in config.feeds})
     if unknown:
@@ -135,6 +143,8 @@ def check_json(found: Probe) -> dict[str, Any]:
 
 
 def check_table(probes: Sequence[Probe]) -> str:
+    from monitor.models import FetchStatus
+
     rows = [["ID", "STATUS", "FORMAT", "ITEMS", "NEWEST (UTC)", "PROBLEM"]]
     for found in probes:
         newest = found.newest.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if found.newest else "-"
@@ -158,6 +168,8 @@ def check_table(probes: Sequence[Probe]) -> str:
 @pass_paths
 def feeds_remove(paths: Paths, feed_id: str) -> None:
     """Remove a feed by id (its stored items are kept until retention removes them)."""
+    from monitor.ingest.feeds import FeedsFile
+
     edit = FeedsFile.load(paths.feeds)
     feed = edit.remove(feed_id)
     edit.save()
@@ -171,6 +183,8 @@ def feeds_remove(paths: Paths, feed_id: str) -> None:
 @pass_paths
 def feeds_list(paths: Paths, as_json: bool) -> None:
     """List feeds with their health."""
+    from monitor.ingest.feeds import load_feeds
+
     config = load_feeds(paths.feeds)
     with open_store(paths) as store:
         states = store.states()
@@ -193,6 +207,11 @@ def feeds_list(paths: Paths, as_json: bool) -> None:
 @pass_paths
 def feeds_import(paths: Paths, opml_file: Path | None, starter: bool) -> None:
     """Import feeds from an OPML file, or the starter list (folders become tags)."""
+    from importlib import resources
+
+    from monitor.ingest.feeds import FeedsFile
+    from monitor.ingest.opml import add_imported, import_opml
+
     if starter == (opml_file is not None):
         raise click.UsageError("give an OPML file or --starter (one of the two)")
     if opml_file is not None:
@@ -213,6 +232,9 @@ def feeds_import(paths: Paths, opml_file: Path | None, starter: bool) -> None:
 @pass_paths
 def feeds_export(paths: Paths, output: Path | None) -> None:
     """Export feeds as OPML 2.0 (ids, intervals, enabled and regions in monitor: attributes)."""
+    from monitor.ingest.feeds import load_feeds
+    from monitor.ingest.opml import export_opml
+
     text = export_opml(load_feeds(paths.feeds).feeds, title="monitor feeds")
     if output is None:
         click.echo(text, nl=False)

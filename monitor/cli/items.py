@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli import report
 from monitor.cli.common import Paths, open_store, parse_since, parse_tz, pass_paths, tz_option
 from monitor.errors import ConfigError, MonitorError
-from monitor.ingest.feeds import load_feeds
-from monitor.match.nodes import Tag, walk
-from monitor.match.rule import Hit
-from monitor.match.textnorm import fold
-from monitor.models import EntityTag
-from monitor.store.details import ItemDetail, item_detail
-from monitor.store.ftsquery import parse_search
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it (see cli.common)
+    from monitor.match.rule import Hit
+    from monitor.models import EntityTag, StoryRow
+    from monitor.store import Store
+    from monitor.store.details import ItemDetail
 
 CONTEXT = 40  # characters shown on each side of a hit
 
@@ -37,6 +36,7 @@ def items() -> None:
 @click.option("--region", help="Only items tagged with this region code, e.g. TW or KP.")
 @click.option("--rule", "rule_id", help="Only items this alert rule matched.")
 @click.option("--entity", help="Only items naming this entity id, e.g. xi-jinping.")
+@click.option("--story", type=int, help="Only the reports of this story id.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
 @tz_option
@@ -49,6 +49,7 @@ def items_search(
     region: str | None,
     rule_id: str | None,
     entity: str | None,
+    story: int | None,
     limit: int,
     as_json: bool,
     tz_name: str,
@@ -62,6 +63,8 @@ def items_search(
         raise click.UsageError(f"no such option: {mistyped[0]}")
     query = " ".join(words) or None
     with open_store(paths) as store:
+        if story is not None:
+            known_story(store, story)
         found = store.search(
             query,
             since=parse_since(since),
@@ -71,24 +74,44 @@ def items_search(
             limit=limit,
             tag_feeds=_tag_feeds(paths, query),
             entity=entity and entity.lower(),
+            story=story,
         )
         rules = store.matched_rules([s.id for s in found])
+        stories = store.item_stories(s.id for s in found)
     for stored in found:
         matched = rules.get(stored.id, [])
         if as_json:
-            click.echo(json.dumps(report.item_json(stored, matched, tz), ensure_ascii=False))
+            doc = report.item_json(stored, matched, tz, stories.get(stored.id))
+            click.echo(json.dumps(doc, ensure_ascii=False))
         else:
             click.echo(report.item_lines(stored, matched, tz))
     if not as_json and not found:
         click.echo("no items found", err=True)
 
 
+def known_story(store: Store, story: int) -> None:
+    """Raise a one-line error for a story id that is not (or no longer) there."""
+    if store.get_story(story) is not None:
+        return
+    into = store.merged_into(story)
+    if into is not None:
+        hint = f"use {into}: a merged story's reports are all there"
+        raise MonitorError(f"story {story} was merged into story {into}", hint=hint)
+    hint = "find story ids with `monitor stories`"
+    raise MonitorError(f"no story with id {story} in {store.path}", hint=hint)
+
+
 def _tag_feeds(paths: Paths, query: str | None) -> dict[str, list[str]] | None:
     """Tag -> feed ids from feeds.yaml, read only when the query has a `tag:` (tags live
     there, not in the database), so a search without one works whatever that file holds."""
+    from monitor.match.nodes import Tag, walk
+    from monitor.store.ftsquery import parse_search
+
     tree = parse_search(query)
     if tree is None or not any(isinstance(node, Tag) for node in walk(tree)):
         return None
+    from monitor.ingest.feeds import load_feeds  # YAML: loaded only for a `tag:` search
+
     out: dict[str, list[str]] = {}
     for feed in load_feeds(paths.feeds).feeds:
         for tag in feed.tags:
@@ -104,21 +127,38 @@ def _tag_feeds(paths: Paths, query: str | None) -> dict[str, list[str]] | None:
 def items_show(paths: Paths, item_id: int, as_json: bool, tz_name: str) -> None:
     """One item whole: its text, times, regions, the rules it matched and where (with the text
     around each hit), whether that was history, and the digests it went out in."""
+    from monitor.store.details import item_detail
+
     tz = parse_tz(tz_name)
     with open_store(paths) as store:
         detail = item_detail(store, item_id)
+        story_id = store.item_stories([item_id]).get(item_id)
+        story = store.get_story(story_id) if story_id is not None else None
     if detail is None:
         hint = "find item ids with `monitor items search`"
         raise MonitorError(f"no item with id {item_id} in {paths.db}", hint=hint)
     feed_title = _feed_title(paths, detail.stored.item.feed_id)
     if as_json:
-        doc = show_json(detail, feed_title, tz)
+        doc = {**show_json(detail, feed_title, tz), "story": story_id}
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         click.echo(show_text(detail, feed_title, tz))
+        click.echo(story_line(story))
+
+
+def story_line(story: StoryRow | None) -> str:
+    if story is None:
+        return "story: none (stored before stories were kept, or not linked yet)"
+    reports = f"{story.reports} report" + ("s" if story.reports != 1 else "")
+    outlets = f"{len(story.outlets)} outlet" + ("s" if len(story.outlets) != 1 else "")
+    langs = ", ".join(story.languages) or "-"
+    see = f"`monitor stories show {story.id}`"
+    return f"story: {story.id} ({reports} from {outlets}, in {langs}): {see}"
 
 
 def _feed_title(paths: Paths, feed_id: str) -> str | None:
+    from monitor.ingest.feeds import load_feeds
+
     # A decoration only: a feed file being edited (or broken) must not hide a stored item.
     try:
         feeds = load_feeds(paths.feeds).feeds
@@ -133,6 +173,8 @@ def context(text: str, hit: Hit, width: int = CONTEXT) -> str:
     Offsets are in the folded text; folding keeps lengths for nearly all news text, and where
     it does not (a ligature, `ß`) the folded text is shown, where the offsets are right.
     """
+    from monitor.match.textnorm import fold
+
     folded = fold(text)
     source = text if len(folded) == len(text) else folded
     before = source[max(0, hit.start - width) : hit.start]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.ingest.feeds import format_duration as duration
-from monitor.models import CycleSummary, Feed, FeedState, FetchStatus, StoredItem
-from monitor.store.outbox import FrozenDigest
-from monitor.store.routes import RouteTrouble
+from monitor.yamlfile.duration import format_duration as duration
+
+if TYPE_CHECKING:  # models and the store's modules load with the command that uses them
+    from monitor.models import CycleSummary, Feed, FeedState, StoredItem
+    from monitor.store.outbox import FrozenDigest
+    from monitor.store.routes import RouteTrouble
 
 ERROR_WIDTH = 70
 
@@ -49,6 +51,8 @@ def health(feed: Feed, state: FeedState | None) -> str:
 
 
 def cycle(summary: CycleSummary, now: datetime) -> str:
+    from monitor.models import FetchStatus
+
     """The one-screen summary `monitor poll` prints."""
     lines = [
         f"polled {len(summary.outcomes)} feeds in {summary.elapsed:.1f} s: "
@@ -176,7 +180,10 @@ def stamp(when: datetime, tz: tzinfo | None) -> str:
 
 
 def item_json(
-    stored: StoredItem, rules: Sequence[str] = (), tz: tzinfo | None = None
+    stored: StoredItem,
+    rules: Sequence[str] = (),
+    tz: tzinfo | None = None,
+    story: int | None = None,
 ) -> dict[str, Any]:
     item = stored.item
     return {
@@ -192,6 +199,7 @@ def item_json(
         "regions": list(item.regions),
         "entities": [tag.as_json() for tag in item.entities],
         "rules": list(rules),
+        "story": story,  # its story's id; None when stored before stories existed
     }
 
 

@@ -6,18 +6,18 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from monitor.cli.common import Paths, open_store, parse_since, pass_paths
-from monitor.cli.preflight import Report, check_rules_dir
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.ingest.feeds import load_feeds
-from monitor.match.rule import Match
-from monitor.match.ruleset import RuleSet, load_ruleset
-from monitor.match.textnorm import fold
-from monitor.models import Feed, Item
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it (see cli.common)
+    from monitor.cli.preflight import Report
+    from monitor.match.rule import Match
+    from monitor.match.ruleset import RuleSet
+    from monitor.models import Item
 
 
 @click.group()
@@ -34,6 +34,8 @@ def rules_check(paths: Paths, as_json: bool) -> None:
     Checks feeds.yaml, regions.yaml, alerts/*.yaml and channels.yaml; warnings (likely
     mistakes that still load) do not fail the check.
     """
+    from monitor.cli.preflight import check_rules_dir
+
     report = check_rules_dir(paths.rules, datetime.now(UTC).date())
     if as_json:
         doc = {"problems": [p.json() for p in report.problems], "summary": report.summary()}
@@ -85,6 +87,9 @@ def rules_test(
     as_json: bool,
 ) -> None:
     """Dry run: which rules would match, and why. Nothing is stored or sent."""
+    from monitor.ingest.feeds import load_feeds
+    from monitor.match.ruleset import load_ruleset
+
     if sum(x is not None for x in (text, items_file, since)) != 1:
         raise click.UsageError("give exactly one of --text, --items or --since")
     ruleset = focus(load_ruleset(paths.rules), rule_ids)
@@ -93,14 +98,14 @@ def rules_test(
             click.echo(line)
         return
     feeds = {f.id: f for f in load_feeds(paths.feeds).feeds}
-    candidates = [adhoc_item(text)] if text is not None else stored_items(paths, since)
+    candidates = [(adhoc_item(text), None)] if text is not None else stored_items(paths, since)
     shown = 0
-    for item in candidates:
+    for item, story in candidates:
         tagged, matches = ruleset.enrich(item, feeds.get(item.feed_id))
         if matches or text is not None:
             shown += 1
             click.echo(
-                json.dumps(result_json(tagged, matches), ensure_ascii=False)
+                json.dumps(result_json(tagged, matches, story), ensure_ascii=False)
                 if as_json
                 else describe(ruleset, tagged, matches)
             )
@@ -110,6 +115,8 @@ def rules_test(
 
 def focus(ruleset: RuleSet, rule_ids: Sequence[str]) -> RuleSet:
     """The rule set narrowed to `rule_ids` (all rules when empty)."""
+    from monitor.match.ruleset import RuleSet
+
     if not rule_ids:
         return ruleset
     known = {r.id for r in ruleset.rules}
@@ -121,6 +128,8 @@ def focus(ruleset: RuleSet, rule_ids: Sequence[str]) -> RuleSet:
 
 
 def adhoc_item(text: str, *, summary: str = "", feed: str = "", lang: str | None = None) -> Item:
+    from monitor.models import Item
+
     now = datetime.now(UTC)
     return Item(
         feed_id=feed,
@@ -137,13 +146,18 @@ def adhoc_item(text: str, *, summary: str = "", feed: str = "", lang: str | None
     )
 
 
-def stored_items(paths: Paths, since: str | None) -> list[Item]:
+def stored_items(paths: Paths, since: str | None) -> list[tuple[Item, int | None]]:
+    """The stored items published within `since`, each with its story id (None: none)."""
     with open_store(paths) as store:
-        return [s.item for s in store.search(None, since=parse_since(since), limit=1_000_000)]
+        found = store.search(None, since=parse_since(since), limit=1_000_000)
+        stories = store.item_stories(s.id for s in found)
+    return [(s.item, stories.get(s.id)) for s in found]
 
 
 def jsonl_results(ruleset: RuleSet, lines: Iterable[str]) -> Iterator[str]:
     """`--items`: one JSON result line per JSON input line (blank lines skipped)."""
+    from monitor.models import Feed
+
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -176,11 +190,12 @@ def read_record(line: str, number: int) -> dict[str, Any]:
     return record
 
 
-def result_json(item: Item, matches: Sequence[Match]) -> dict[str, Any]:
+def result_json(item: Item, matches: Sequence[Match], story: int | None = None) -> dict[str, Any]:
     return {
         "feed": item.feed_id or None,
         "guid": item.guid,
         "title": item.title,
+        "story": story,
         "regions": list(item.regions),
         "entities": [tag.as_json() for tag in item.entities],
         "matches": [
@@ -222,6 +237,8 @@ def highlight(text: str, spans: Sequence[tuple[int, int]], width: int = 160) -> 
     Folding keeps lengths for nearly all news text; where it does not (a ligature, `ß`),
     the offsets cannot be mapped back, so the folded text is shown instead.
     """
+    from monitor.match.textnorm import fold
+
     folded = fold(text)
     source = text if len(folded) == len(text) else folded
     out, last = [], 0

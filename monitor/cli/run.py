@@ -12,18 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from monitor.cli.common import Paths, pass_paths
-from monitor.digest.channels import load_channels
-from monitor.digest.cron import schedule_trigger
 from monitor.errors import ConfigError, MonitorError
-from monitor.match.ruleset import load_ruleset
-from monitor.models import Route
 from monitor.service.envfile import load_env_file
+
+if TYPE_CHECKING:
+    from monitor.models import Route
 
 ENV_FILE = Path(".env")
 IMMEDIATE = "after each poll"
@@ -102,6 +101,9 @@ class RouteSchedule:
 def route_schedules(paths: Paths, now: datetime) -> tuple[Sequence[RouteSchedule], str | None]:
     """Each route with its next scheduled send, or why they cannot be read (the rest of
     `monitor status` still works with a broken channels file)."""
+    from monitor.digest.channels import load_channels
+    from monitor.match.ruleset import load_ruleset
+
     try:
         ruleset = load_ruleset(paths.rules)
         channels = load_channels(
@@ -116,6 +118,8 @@ def route_schedules(paths: Paths, now: datetime) -> tuple[Sequence[RouteSchedule
 
 def next_send(route: Route, now: datetime) -> datetime | None:
     """A cron route's next fire time, in its own time zone; None for an immediate route."""
+    from monitor.digest.cron import schedule_trigger
+
     trigger = schedule_trigger(route)
     if trigger is None:
         return None

@@ -11,8 +11,18 @@ can act on and that never contains a secret. Scheduling retries is the outbox's 
 
 from __future__ import annotations
 
-from monitor.deliver.email import send_email
-from monitor.deliver.result import SendResult
-from monitor.deliver.webhook import send_webhook
+from typing import TYPE_CHECKING
+
+from monitor.lazy import exports
+
+if TYPE_CHECKING:
+    from monitor.deliver.email import send_email
+    from monitor.deliver.result import SendResult
+    from monitor.deliver.webhook import send_webhook
 
 __all__ = ["SendResult", "send_email", "send_webhook"]
+# Loaded on first use: the log redaction reads `deliver.result`, and must not bring in the
+# SMTP and HTTP clients with it (every CLI command logs).
+__getattr__ = exports(
+    __name__, {"SendResult": "result", "send_email": "email", "send_webhook": "webhook"}
+)

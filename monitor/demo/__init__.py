@@ -1,5 +1,6 @@
 """`monitor demo`: bundled outlets served on loopback, polled, matched, and digests delivered to a
-local SMTP server and webhook receiver it starts. Uses the same pipeline as `monitor run`.
+local SMTP server and webhook receiver it starts, with the surges that the week's news sets
+off. Uses the same pipeline as `monitor run`.
 
 Entry point: `run_demo`.
 """

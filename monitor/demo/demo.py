@@ -30,9 +30,11 @@ from ruamel.yaml import YAML
 
 from monitor.cli.report import cycle
 from monitor.demo.receivers import DemoSmtp, DemoWebhook, Hook, new_secret
+from monitor.demo.surges import SURGE_ROUTE, surge_lines
 from monitor.digest.channels import load_channels
 from monitor.digest.dispatch import freeze_route, send_due
 from monitor.digest.render.email import email_part
+from monitor.digest.surges import detect, freeze_surges
 from monitor.ingest.feeds import load_feeds
 from monitor.ingest.poll import poll_cycle
 from monitor.match.ruleset import RuleSet, load_ruleset
@@ -161,9 +163,11 @@ class DemoResult:
     # signature check).
     saved: tuple[tuple[Path, str], ...] = ()
     broken: Mapping[str, str] = field(default_factory=dict)  # outlet id -> why, on purpose
+    surges: tuple[str, ...] = ()  # lines telling what surged
 
 
-CHANNELS = """\
+CHANNELS = (
+    """\
 # Written by `monitor demo`: its local SMTP server and webhook receiver (gone when it ends).
 receivers:
   - id: desk
@@ -186,6 +190,8 @@ routes:
     group_by: [region]
     max_items: 100
 """
+    + SURGE_ROUTE
+)
 
 
 def copy_rules(source: Path, target: Path) -> tuple[int, str]:
@@ -230,7 +236,7 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
         with Store(db_path) as store:
             cold = asyncio.run(poll_cycle(feeds, store, settings, ruleset=ruleset))
             warm = asyncio.run(poll_cycle(feeds, store, settings, force=True, ruleset=ruleset))
-            saved = deliver(store, rules_dir, ruleset, feeds, out_dir / "demo")
+            saved = deliver(store, rules_dir, ruleset, feeds, out_dir / "demo", settings)
             result = DemoResult(
                 cold=cold,
                 warm=warm,
@@ -240,12 +246,18 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
                 per_region=store.region_counts(),
                 saved=saved,
                 broken=broken,
+                surges=tuple(surge_lines(store)),
             )
     _print_report(echo, result, ruleset, rules_dir, db_path)
 
 
 def deliver(
-    store: Store, rules_dir: Path, ruleset: RuleSet, feeds: Sequence[Feed], folder: Path
+    store: Store,
+    rules_dir: Path,
+    ruleset: RuleSet,
+    feeds: Sequence[Feed],
+    folder: Path,
+    settings: Settings = DEMO_SETTINGS,
 ) -> tuple[tuple[Path, str], ...]:
     """Digests of every route to a local SMTP server and webhook receiver; saves what came."""
     secret = new_secret()
@@ -257,6 +269,8 @@ def deliver(
         now = datetime.now(UTC)
         for route in channels.routes:
             freeze_route(store, route, channels, rules, {f.id: f for f in feeds}, now)
+        detect(store, channels, settings, now)  # as the service does after a poll
+        freeze_surges(store, channels, rules, {f.id: f for f in feeds}, now)
         asyncio.run(send_due(store, channels, {"DEMO_HOOK_SECRET": secret}, now))
     return save_received(folder, smtp.messages, hook.hooks)
 
@@ -302,6 +316,8 @@ def _print_report(
     top = sorted(result.per_region.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
     echo("\nitems per region (top 12):")
     echo("  " + ", ".join(f"{code} {n}" for code, n in top))
+    if result.surges:
+        echo("\n" + "\n".join(result.surges))
     if result.saved:
         echo("\ndigests delivered to the local SMTP server and webhook receiver, saved as:")
         for path, note in result.saved:

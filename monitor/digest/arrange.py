@@ -2,38 +2,36 @@
 
 `arrange` applies, in order:
 
-1. Same story, one entry (`monitor.story.story_groups`): the lead entry of a story is its
-   highest-severity report, then the earliest (the first to break it), then the lowest item
-   id; it takes the rules of all the reports (terms merged per rule) and lists the others,
-   oldest first, in `also` (feed title, link), after any `also` it already carried.
+1. One entry per story: `collect` made them from the stored stories (`storyfirst`), so
+   nothing is merged here (text similarity once joined look-alike events and hid a distinct
+   development under another's headline).
 2. Grouping by `route.group_by`: each entry appears in exactly ONE group, so a digest never
    shows the same story twice: under its highest-severity rule (`rule`; ties by rule id), its
    first region (`region`: the item's regions keep the tagger's order; none -> "no region"),
-   its severity (`severity`), its own story (`story`). Several keys combine (`[rule,
-   region]` -> one group per rule and region pair); no key puts everything in one group.
+   its severity (`severity`), its own story (`story`, keyed by its headline's item id).
+   Several keys combine (`[rule, region]` -> one group per rule and region pair); no key
+   puts everything in one group.
 3. Sorting: entries by severity (critical first), then time (newest first), then item id;
    groups by their first entry the same way, then by key.
 
 `subject` summarises a digest in one bounded line: the count of entries (stories, as the
-group headings count them) and, for up to `HEADLINES` entries, their headlines, else the top
-topics (rules).
+group headings count them; updates of stories sent before counted apart) and, for up to
+`HEADLINES` entries, their headlines (an update's with what is new), else the top topics.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from monitor.digest.storyview import counted, update_short
 from monitor.models import SEVERITIES, Digest, DigestEntry, RuleRef
-from monitor.story.grouping import story_groups
 
 SUBJECT_MAX = 120  # characters: mail clients cut subjects near here anyway
 HEADLINES = 3  # a digest of this many entries or fewer is named by its headlines
 PREFIX = "[monitor]"
 GROUP_KEYS = ("rule", "region", "severity", "story")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,18 +45,12 @@ class Group:
 
 def arrange(digest: Digest) -> list[Group]:
     """The digest's entries as groups to show (see the module docstring)."""
-    entries = collapse(digest.entries)
     groups: dict[str, tuple[str, list[DigestEntry]]] = {}
-    for entry in entries:
+    for entry in digest.entries:
         key, title = _group_of(entry, digest.route.group_by)
         groups.setdefault(key, (title, []))[1].append(entry)
     built = [Group(k, t, tuple(sorted(es, key=entry_order))) for k, (t, es) in groups.items()]
     return sorted(built, key=lambda g: (*entry_order(g.entries[0]), g.key))
-
-
-def collapse(entries: Sequence[DigestEntry]) -> list[DigestEntry]:
-    """One entry per story (step 1 of the module docstring), in no particular order."""
-    return [_merge(group) for group in story_groups(entries)]
 
 
 def entry_order(entry: DigestEntry) -> tuple[int, float, int]:
@@ -73,32 +65,6 @@ def top_rule(entry: DigestEntry) -> RuleRef | None:
 
 def _rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index("medium")
-
-
-def _merge(story: list[DigestEntry]) -> DigestEntry:
-    lead = min(story, key=_lead_order)
-    others = [e for e in story if e is not lead]  # story_groups gives them oldest first
-    also = _unique([*lead.also, *((e.feed_title, e.item.link) for e in others)])
-    return replace(lead, rules=_merge_rules(story, lead), also=also)
-
-
-def _lead_order(entry: DigestEntry) -> tuple[int, float, int]:
-    return (-SEVERITIES.index(entry.severity), entry.item.published.timestamp(), entry.item_id)
-
-
-def _merge_rules(story: list[DigestEntry], lead: DigestEntry) -> tuple[RuleRef, ...]:
-    """The rules of all reports, the lead's first; a rule's terms are merged in order."""
-    merged: dict[str, RuleRef] = {}
-    for entry in [lead, *(e for e in story if e is not lead)]:
-        for rule in entry.rules:
-            known = merged.get(rule.id)
-            terms = rule.terms if known is None else _unique([*known.terms, *rule.terms])
-            merged[rule.id] = replace(known or rule, terms=terms)
-    return tuple(merged.values())
-
-
-def _unique(values: Iterable[T]) -> tuple[T, ...]:
-    return tuple(dict.fromkeys(values))
 
 
 def _group_of(entry: DigestEntry, group_by: Sequence[str]) -> tuple[str, str]:
@@ -124,17 +90,36 @@ def subject(digest: Digest) -> str:
     """`[monitor] 2 alerts: PLA drills near Kinmen (critical); Quake off Aomori` for a few
     entries, `[monitor] 12 alerts: Taiwan Strait military pressure (4, critical), ...` for
     more: the count and the top topics, most severe then most frequent first. Entries are
-    counted after same-story reports are merged, as the group headings count them. One line
+    stories, as the group headings count them; updates of stories sent before are counted
+    apart (`1 alert, 1 update: ...; Kinmen drills (update: +1 outlet, +ko)`). One line
     within `SUBJECT_MAX`."""
-    entries = sorted(collapse(digest.entries), key=entry_order)
+    entries = sorted(digest.entries, key=entry_order)
     count = len(entries)
     if not count:
         return f"{PREFIX} no new alerts"
-    head = f"{PREFIX} {count} alert{'s' if count != 1 else ''}"
+    head = f"{PREFIX} {count_text(entries)}"
     if count <= HEADLINES:
-        return _fit(head, [_loud(_line(e.item.title), e.severity) for e in entries], "; ")
+        return _fit(head, [_headline(e) for e in entries], "; ")
     topics = _topics(entries)
     return _fit(head, [_topic_text(_line(title), n, sev) for title, n, sev in topics], ", ")
+
+
+def count_text(entries: Sequence[DigestEntry]) -> str:
+    """`3 alerts`, `1 alert, 1 update`, `2 updates`: entries, updates counted apart."""
+    updates = sum(1 for e in entries if is_update(e))
+    parts = [counted(len(entries) - updates, "alert")] if len(entries) > updates else []
+    return ", ".join([*parts, *([counted(updates, "update")] if updates else [])])
+
+
+def is_update(entry: DigestEntry) -> bool:
+    """Whether the entry is an update of a story the route was sent before."""
+    return entry.story is not None and entry.story.update is not None
+
+
+def _headline(entry: DigestEntry) -> str:
+    if entry.story is not None and entry.story.update is not None:
+        return f"{_line(entry.item.title)} ({update_short(entry.story, entry.severity)})"
+    return _loud(_line(entry.item.title), entry.severity)
 
 
 def _line(text: str) -> str:

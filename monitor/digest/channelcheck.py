@@ -181,6 +181,45 @@ def secret_in_url(value: Any) -> tuple[str, str] | None:
     return None
 
 
+# ISO 639-1: the codes a feed's language starts with (`zh` in `zh-tw`).
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu
+    cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he
+    hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko
+    kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd
+    ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se
+    sg sh si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw
+    ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+"""
+LANGUAGE_CODES = frozenset(_ISO_639_1.split())
+# Country codes written where a language code belongs, the usual slip.
+_COUNTRY_SLIPS = {"jp": "ja", "cn": "zh", "tw": "zh-tw", "kp": "ko", "gb": "en", "us": "en"}
+_LANG_RE = re.compile(r"([a-z]{2})(-[a-z0-9]{1,8})*")
+
+
+def as_languages(value: Any) -> tuple[str, ...]:
+    """`languages: [en, ja]`: language codes (ISO 639-1, optionally with a region, `zh-tw`),
+    in order of preference, each once."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise Invalid(f"'languages' must be a list such as [en, ja], got {value!r}")
+    seen: list[str] = []
+    for index, one in enumerate(values):
+        at = None if values is not value else index
+        code = str(one).strip().lower() if isinstance(one, str) else ""
+        found = _LANG_RE.fullmatch(code)
+        if not found or found.group(1) not in LANGUAGE_CODES:
+            slip = _COUNTRY_SLIPS.get(code)
+            hint = (
+                f"did you mean {slip!r}?" if slip else "two-letter ISO 639-1 codes: en, ja, zh, ko"
+            )
+            raise Invalid(f"unknown language code {one!r} in 'languages'", hint, at)
+        if code in seen:
+            raise Invalid(f"{code!r} is listed twice in 'languages'", None, at)
+        seen.append(code)
+    return tuple(seen)
+
+
 def as_port(what: str, value: Any) -> int:
     port = as_int(what, 1, value)
     if port > 65535:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -36,6 +36,7 @@ from monitor.digest.channelcheck import (
     as_host,
     as_id,
     as_known,
+    as_languages,
     as_list,
     as_port,
     as_url,
@@ -45,6 +46,7 @@ from monitor.digest.channelcheck import (
     walk,
 )
 from monitor.digest.cron import as_schedule, as_timezone
+from monitor.digest.surgecheck import route_surge, surge_settings
 from monitor.errors import MonitorError
 from monitor.models import (
     SEVERITIES,
@@ -55,6 +57,7 @@ from monitor.models import (
     SmtpServer,
     WebhookReceiver,
 )
+from monitor.story.surge import KINDS, SurgeSettings
 from monitor.yamlfile.check import (
     Checker,
     Pos,
@@ -73,7 +76,7 @@ from monitor.yamlfile.check import (
 
 __all__ = ["Channels", "load_channels", "resolve_secret"]
 
-TOP_KEYS = ("receivers", "routes")
+TOP_KEYS = ("receivers", "routes", "surge")
 RECEIVER_KEYS = ("id", "email", "webhook")
 EMAIL_KEYS = ("to", "cc", "from", "smtp")
 SMTP_KEYS = ("host", "port", "tls", "starttls", "username_env", "password_env", "timeout")
@@ -90,8 +93,11 @@ ROUTE_KEYS = (
     "give_up_after",
     "repeat",
     "max_age",
+    "surge",
+    "languages",
+    "updates",
 )
-MATCH_KEYS = ("severity", "rules", "regions", "labels")
+MATCH_KEYS = ("severity", "rules", "regions", "labels", "surge")
 TLS_MODES = ("none", "starttls", "tls")
 FORMATS = ("json", "slack")
 GROUP_BY = ("rule", "region", "severity", "story")
@@ -105,6 +111,7 @@ class Channels:
 
     receivers: Mapping[str, Receiver]
     routes: tuple[Route, ...]
+    surge: SurgeSettings = field(default_factory=SurgeSettings)  # routes may override it
 
 
 def load_channels(
@@ -144,6 +151,7 @@ class _ChannelsChecker(Checker):
         super().__init__(path)
         self.known_rules = known_rules
         self.known_regions = known_regions
+        self.surge = SurgeSettings()
 
     def document(self, doc: Any) -> Channels:
         if doc is None:  # an empty file, or only comments
@@ -152,8 +160,9 @@ class _ChannelsChecker(Checker):
         self.refuse_secrets(top)
         self.keys(top, TOP_KEYS, "the top level")
         receivers = self.receivers(self.entries(top, "receivers"))
+        self.surge = surge_settings(self, top, "surge", SurgeSettings())
         routes = self.routes(self.entries(top, "routes"), receivers)
-        return Channels(receivers=MappingProxyType(receivers), routes=routes)
+        return Channels(receivers=MappingProxyType(receivers), routes=routes, surge=self.surge)
 
     def refuse_secrets(self, top: CommentedMap) -> None:
         for parent, key, value in walk(top):
@@ -331,6 +340,9 @@ class _ChannelsChecker(Checker):
             max_age=self.value(
                 node, "max_age", partial(as_duration, "max_age", timedelta(minutes=1)), None
             ),
+            surge=route_surge(self, node, self.surge),
+            languages=self.value(node, "languages", as_languages, ()),
+            updates=self.value(node, "updates", partial(as_bool, "updates"), False),
         )
 
     def match(self, route: CommentedMap) -> RouteMatch:
@@ -345,6 +357,7 @@ class _ChannelsChecker(Checker):
             rules=self.value(node, "rules", rules, ()),
             regions=self.value(node, "regions", regions, ()),
             labels=self.labels(node),
+            surge=self.value(node, "surge", partial(as_list, "surge", KINDS), ()),
         )
 
     def labels(self, node: CommentedMap) -> MappingProxyType[str, str]:

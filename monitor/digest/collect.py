@@ -4,7 +4,9 @@
 monitor first saw them), keeps those the route takes (its severity, rules, labels, regions,
 and `max_age`), and splits the items three ways:
 
-- listed in full: the most severe first, then the newest, up to `max_items`;
+- listed in full, one entry per story (`storyfirst`: a story's new items go out together,
+  and a story the route already has is not sent as new): the most severe first, then the
+  newest, up to `max_items` entries;
 - referred to in one line: items the receiver already got in full from another route
   (`repeat: reference`, the default), also up to `max_items`;
 - left for the route's next digest: the rest. They are counted in the digest and stay
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.digest.arrange import entry_order
+from monitor.digest.storyfirst import StoryEntry, by_story, feed_title
+from monitor.digest.storyview import StoryReport
 from monitor.match.rule import Rule, held
 from monitor.models import (
     Digest,
@@ -35,6 +39,7 @@ from monitor.models import (
 )
 from monitor.store import Store
 from monitor.store.outbox import Claims, Outbox, PendingMatch
+from monitor.store.storysent import StorySent
 
 # A new route also takes the matches of the day before it was first seen, so a route set up
 # right after a poll still delivers that poll's alerts, without flooding anyone with history.
@@ -83,8 +88,14 @@ def collect(
     rules: Mapping[str, Rule],
     feeds: Mapping[str, Feed],
     now: datetime,
+    *,
+    cover: bool = False,
 ) -> Collected | None:
-    """The route's digest as of `now`, or None when there is nothing new (and no send_empty)."""
+    """The route's digest as of `now`, or None when there is nothing new (and no send_empty).
+    One entry per story (`storyfirst`). With `cover`, the new reports of stories the route
+    already has are claimed as covered now (`freeze_route` asks; a preview does not)."""
+    if route.match.surges_only:  # it takes surge alerts (`digest.surges`), never a digest
+        return None
     outbox = Outbox(store)
     pending = outbox.pending(route.id, outbox.route_start(route.id, now) - CATCH_UP)
     # A muted rule's matches stay pending: the route delivers them once the mute ends.
@@ -100,12 +111,28 @@ def collect(
         for e in entries
         if e.item_id in sent
     ]
-    if not new and not route.send_empty:
+    stories = by_story(store, route, new, feeds, now)
+    if cover:
+        StorySent(store).cover(route.id, stories.covered)
+    if not stories.entries and not route.send_empty:
         return None
-    listed, referred = new[: route.max_items], again[: route.max_items]
-    rest = [e.item_id for e in new[route.max_items :]]
+    ordered = sorted(stories.entries, key=lambda s: entry_order(s.entry))
+    return _packed(route, receiver, now, ordered, again)
+
+
+def _packed(
+    route: Route,
+    receiver: Receiver,
+    now: datetime,
+    ordered: Sequence[StoryEntry],
+    again: Sequence[SentBefore],
+) -> Collected:
+    """The digest of the first `max_items` entries (and references); the rest's items are
+    counted and left pending."""
+    listed, referred = ordered[: route.max_items], again[: route.max_items]
+    rest = [i for s in ordered[route.max_items :] for i in s.claims]
     rest += [s.entry.item_id for s in again[route.max_items :]]
-    published = [e.item.published for e in listed]
+    published = [r.published for s in listed for r in _claimed_reports(s)]
     digest = Digest(
         id=f"{now:%Y%m%dT%H%M%SZ}-{route.id}-{uuid.uuid4().hex[:8]}",
         route=route,
@@ -113,16 +140,23 @@ def collect(
         created=now,
         window_start=min(published, default=None),
         window_end=max(published, default=now),
-        entries=tuple(listed),
+        entries=tuple(s.entry for s in listed),
         truncated=len(rest),
         already=tuple(referred),
     )
     claims = Claims(
-        listed=tuple(e.item_id for e in listed),
+        listed=tuple(i for s in listed for i in s.claims),
         referred=tuple(s.entry.item_id for s in referred),
         left_out=tuple(rest),
+        stories=tuple(s.sent for s in listed if s.sent is not None),
     )
     return Collected(digest, claims)
+
+
+def _claimed_reports(story: StoryEntry) -> list[StoryReport]:
+    """The reports of the route's new items in the entry: the digest's window spans them."""
+    reports = story.entry.story.reports if story.entry.story else ()
+    return [r for r in reports if r.item_id in story.claims]
 
 
 def _refers(route: Route) -> bool:
@@ -142,8 +176,5 @@ def _accepted(
 
 
 def _entry(stored: StoredItem, refs: Sequence[RuleRef], feeds: Mapping[str, Feed]) -> DigestEntry:
-    # Sources are named by their title in feeds.yaml; a feed without one (or removed from the
-    # file since) by its id.
-    feed = feeds.get(stored.item.feed_id)
-    title = (feed.title if feed else None) or stored.item.feed_id
+    title = feed_title(feeds, stored.item.feed_id)
     return DigestEntry(item_id=stored.id, item=stored.item, feed_title=title, rules=tuple(refs))

@@ -66,7 +66,7 @@ def freeze_route(
     """Collect, render and store the route's digest; None when there was nothing to send."""
     receiver = channels.receivers[route.receiver]
     for _attempt in range(3):  # another process may claim items between collect and freeze
-        collected = collect(store, route, receiver, rules, feeds, now)
+        collected = collect(store, route, receiver, rules, feeds, now, cover=True)
         if collected is None:
             return None
         rendered = render(collected.digest)

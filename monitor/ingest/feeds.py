@@ -38,6 +38,8 @@ from monitor.ingest.feedcheck import (
 # The YAML of an added feed (its own module: the shape of one entry, not the file's rules).
 from monitor.ingest.feedentry import append_to_tree as _append_to_tree
 from monitor.ingest.feedentry import new_entry as _entry
+from monitor.ingest.feedindex import FeedIndex
+from monitor.ingest.storyconf import story_settings
 from monitor.models import DEFAULT_INTERVAL, Feed, Settings
 from monitor.yamlfile import edit as yamledit
 from monitor.yamlfile.check import (
@@ -96,7 +98,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "first_poll_grace": ("first_poll_grace", partial(as_duration, "first_poll_grace", ZERO)),
     "alert_max_age": ("alert_max_age", partial(as_duration, "alert_max_age", MINUTE)),
 }
-SETTINGS_KEYS = (*_SETTINGS, "timeout")
+SETTINGS_KEYS = (*_SETTINGS, "timeout", "stories")
 
 
 class _FeedsChecker(Checker):
@@ -126,6 +128,7 @@ class _FeedsChecker(Checker):
             for key in TIMEOUT_KEYS:
                 seconds = partial(as_seconds, f"timeout.{key}")
                 values[f"{key}_timeout"] = self.value(timeout, key, seconds, None)
+        values.update(story_settings(self, node))
         return replace(Settings(), **{k: v for k, v in values.items() if v is not None})
 
     def feeds(self, seq: CommentedSeq) -> tuple[Feed, ...]:
@@ -202,7 +205,8 @@ class FeedsFile:
     """`feeds.yaml` opened for editing; `save()` writes it back atomically.
 
     Only a valid file can be edited. Added feeds are queued and spliced in together when the
-    text is needed, so importing hundreds of feeds parses the file once, not once per feed.
+    text is needed, so importing hundreds of feeds parses the file once, not once per feed, and
+    a new feed's id and URL are looked up in dicts, not compared with every feed (linear).
     """
 
     def __init__(self, path: Path, text: str, on_disk: str | None) -> None:
@@ -211,6 +215,7 @@ class FeedsFile:
         self._text = text
         self._doc, self._config = _load_text(text, path)
         self._queued: list[tuple[Feed, CommentedMap]] = []
+        self._index = FeedIndex(self._config.feeds)  # the feeds in the file and queued
         # Every edit made, to make them again on a newer file: a feed added, an id removed.
         self._edits: list[tuple[Feed, CommentedMap] | str] = []
 
@@ -235,7 +240,11 @@ class FeedsFile:
         return self._text
 
     def has_url(self, url: str) -> bool:
-        return any(url_key(feed.url) == url_key(url) for feed in self.feeds)
+        return self._index.has_url(url)
+
+    def feed_with_id(self, feed_id: str) -> Feed | None:
+        """The feed (in the file or queued) with this id, explicit or derived."""
+        return self._index.with_id(feed_id)
 
     def add(
         self,
@@ -248,10 +257,12 @@ class FeedsFile:
         interval: timedelta | str | None = None,
         enabled: bool = True,
         login: tuple[str, str] | None = None,
+        dry_run: bool = False,
     ) -> Feed:
         """Append a feed. Its id (derived from the URL if not given) is written to the file,
         so it stays the same whatever happens to the other entries. `enabled` and `login`
-        (the names of the username and password variables) come from an OPML import."""
+        (the names of the username and password variables) come from an OPML import. With
+        `dry_run`, everything is checked the same and nothing is added."""
         try:
             feed = self._new_feed(url, id, title, list(tags), list(regions), interval)
             feed = replace(feed, enabled=enabled)
@@ -260,12 +271,16 @@ class FeedsFile:
                 feed = replace(feed, username_env=user, password_env=password)
         except Invalid as error:
             raise ConfigError(error.message, path=str(self.path), hint=error.hint) from None
-        self._queue(feed, _entry(feed, with_interval=interval is not None))
+        if dry_run:
+            self._refuse_duplicate(feed)
+        else:
+            self._queue(feed, _entry(feed, with_interval=interval is not None))
         return feed
 
     def _queue(self, feed: Feed, entry: CommentedMap) -> None:
         self._refuse_duplicate(feed)
         self._queued.append((feed, entry))
+        self._index.extend((feed,))
         self._edits.append((feed, entry))
 
     def remove(self, feed_id: str) -> Feed:
@@ -314,6 +329,7 @@ class FeedsFile:
                 fresh._queue(*edit)
         self._on_disk, self._text, self._doc = fresh._on_disk, fresh._text, fresh._doc
         self._config, self._queued, self._edits = fresh._config, fresh._queued, fresh._edits
+        self._index = fresh._index
 
     def _new_feed(
         self,
@@ -326,9 +342,7 @@ class FeedsFile:
     ) -> Feed:
         url = _as_url(url)
         return Feed(
-            id=derive_feed_id(url, {f.id for f in self.feeds})
-            if feed_id is None
-            else _as_id(feed_id),
+            id=derive_feed_id(url, self._index.ids) if feed_id is None else _as_id(feed_id),
             url=url,
             title=None if title is None else as_text("title", title),
             tags=_tags(tags),
@@ -337,14 +351,13 @@ class FeedsFile:
         )
 
     def _refuse_duplicate(self, new: Feed) -> None:
-        for feed in self.feeds:
-            if feed.id == new.id or url_key(feed.url) == url_key(new.url):
-                what = f"id {new.id!r}" if feed.id == new.id else f"url {new.url}"
-                raise ConfigError(
-                    f"a feed with {what} is already in the file (id {feed.id!r})",
-                    path=str(self.path),
-                    hint="remove it first, or choose another id",
-                )
+        if (feed := self._index.clash(new)) is not None:
+            what = f"id {new.id!r}" if feed.id == new.id else f"url {new.url}"
+            raise ConfigError(
+                f"a feed with {what} is already in the file (id {feed.id!r})",
+                path=str(self.path),
+                hint="remove it first, or choose another id",
+            )
 
     def _flush(self) -> None:
         if not self._queued:
@@ -379,4 +392,5 @@ class FeedsFile:
         if config.feeds != expected or config.settings != self._config.settings:
             return False
         self._text, self._doc, self._config = text, doc, config
+        self._index = FeedIndex(config.feeds + tuple(feed for feed, _ in self._queued))
         return True

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import socket
 import ssl
 import time
@@ -42,7 +41,9 @@ import httpx
 
 from monitor.backoff import parse_retry_after
 from monitor.errors import FetchError
+from monitor.ingest.hostpool import HostPool
 from monitor.ingest.inflate import ENCODINGS, _Inflater
+from monitor.ingest.login import _login
 from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Settings
 
 __all__ = ["Fetcher"]
@@ -66,34 +67,41 @@ _FAILURES = (FetchError, TimeoutError, httpx.HTTPError, httpx.InvalidURL, zlib.e
 
 
 class Fetcher:
-    """Fetches feeds over one shared httpx client; use as `async with Fetcher(s) as f:`."""
+    """Fetches feeds over keep-alive connections; use as `async with Fetcher(s) as f:`.
+
+    Each request takes a single-connection client of its host from a `HostPool` (see there
+    why not one shared client) and gives it back once the body is read."""
 
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._settings = settings
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._clients: HostPool[httpx.AsyncClient] | None = None
         self._overall = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
-        self._client = httpx.AsyncClient(
-            transport=self._transport,
-            follow_redirects=False,
-            timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
-            # Our semaphores already bound what is in flight; the pool must never be the
-            # bottleneck, or a pool timeout would be reported as the feed's fault.
-            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=20),
-            headers={"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS},
-        )
+        # One TLS context for every client: building one loads the CA store (~20 ms).
+        tls = httpx.create_ssl_context()
+        timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
+        headers = {"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS}
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+        def client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=self._transport, verify=tls, follow_redirects=False,
+                timeout=timeout, limits=one, headers=headers,
+            )  # fmt: skip
+
+        self._clients = HostPool(client, _aclose, idle_cap=s.concurrency)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._clients is not None:
+            await self._clients.aclose()
+            self._clients = None
 
     async def fetch(self, feed_id: str, state: FeedState, feed: Feed | None = None) -> FetchResult:
         """Fetch one feed. Never raises for the feed's own failure: see the module docstring.
@@ -122,10 +130,12 @@ class Fetcher:
 
     async def _hop(self, feed_id: str, state: FeedState, chain: _Chain) -> FetchResult | None:
         """One request; None when it redirected (the chain then points at the next URL)."""
-        client = self._require_client()
+        clients = self._require_clients()
         url = httpx.URL(chain.url)
+        origin = _origin(url)
         async with self._host_slot(url.host):
             started = time.monotonic()
+            client, clean = clients.take(origin), False
             try:
                 async with (
                     asyncio.timeout(self._settings.total_timeout - chain.spent),
@@ -135,9 +145,13 @@ class Fetcher:
                 ):
                     if response.status_code in REDIRECTS:
                         chain.redirect(feed_id, response)
-                        return None
-                    return await self._answer(feed_id, state, chain.url, response)
+                        answer = None
+                    else:
+                        answer = await self._answer(feed_id, state, chain.url, response)
+                clean = True
+                return answer
             finally:
+                await clients.give(origin, client, reusable=clean)
                 chain.spent += time.monotonic() - started
 
     async def _answer(
@@ -145,6 +159,8 @@ class Fetcher:
     ) -> FetchResult:
         code = response.status_code
         if code == 304:
+            # It has no body, but reading its end is what lets the connection be reused.
+            await response.aread()
             return _not_modified(feed_id, state, url, response)
         if 200 <= code < 300:
             body = await self._read_body(feed_id, response)
@@ -172,10 +188,10 @@ class Fetcher:
             self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
         return self._hosts[host]
 
-    def _require_client(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _require_clients(self) -> HostPool[httpx.AsyncClient]:
+        if self._clients is None:
             raise RuntimeError("Fetcher is not open: use `async with Fetcher(settings) as f:`")
-        return self._client
+        return self._clients
 
 
 @dataclass
@@ -225,19 +241,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
-def _login(feed_id: str, feed: Feed | None) -> tuple[str, str] | None:
-    """The feed's basic-auth login, read from the environment variables it names."""
-    if feed is None or feed.username_env is None or feed.password_env is None:
-        return None
-    names = (feed.username_env, feed.password_env)
-    unset = [name for name in names if not os.environ.get(name)]
-    if unset:
-        raise FetchError(
-            f"the login is read from {' and '.join(unset)}, which is not set",
-            feed_id=feed_id,
-            hint="set it in the service's environment (never in feeds.yaml)",
-        )
-    return os.environ[names[0]], os.environ[names[1]]
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
 
 
 def _conditional(state: FeedState) -> dict[str, str]:

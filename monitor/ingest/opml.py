@@ -126,7 +126,7 @@ def add_imported(edit: FeedsFile, feeds: Iterable[ImportedFeed], source: str) ->
         if edit.has_url(feed.url):
             skipped += 1
             continue
-        owner = next((f for f in edit.feeds if feed.id is not None and f.id == feed.id), None)
+        owner = None if feed.id is None else edit.feed_with_id(feed.id)
         if owner is not None:
             hint = f"{edit.path} gives it to {owner.url}; change one of the two ids"
             _fail(source, f"monitor:id {feed.id!r} is already taken", feed.line, hint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from itertools import product, repeat
 from operator import call, itemgetter
 
@@ -127,11 +128,7 @@ class _RuleCompiler:
         if isinstance(node, q.Term | q.Phrase):
             return self.term(self.use(node, negated), fields)
         if isinstance(node, q.And | q.Or):
-            parts = [self.pred(c, fields, negated) for c in sorted(node.children, key=self.b.cost)]
-            # `map(call, ...)`: the loop runs in C and stops at the first answer.
-            if isinstance(node, q.And):
-                return lambda c: all(map(call, parts, repeat(c)))
-            return lambda c: any(map(call, parts, repeat(c)))
+            return self.group(node, fields, negated)
         if isinstance(node, q.Not):
             inner = self.pred(node.child, fields, not negated)
             return lambda c: not inner(c)
@@ -141,6 +138,33 @@ class _RuleCompiler:
             spans = self.spans(node, fields, negated)
             return lambda c: bool(spans(c))
         return _scope(node)
+
+    def group(self, node: q.And | q.Or, fields: tuple[int, ...], negated: bool) -> Pred:
+        """AND / OR: its one-word terms become one set test on the scan's pids (`a AND b`:
+        both present; `a OR b`: one present), tried first; the other children follow,
+        cheapest first. `map(call, ...)` runs the loop in C and stops at the first answer."""
+        keyed = [(c, self.word(c, fields, negated)) for c in sorted(node.children, key=self.b.cost)]
+        words = frozenset(pid for _, pid in keyed if pid is not None)
+        parts = [self.pred(c, fields, negated) for c, pid in keyed if pid is None]
+        if isinstance(node, q.And):
+            if not parts:
+                return lambda c: c.found.issuperset(words)
+            if not words:
+                return lambda c: all(map(call, parts, repeat(c)))
+            return lambda c: c.found.issuperset(words) and all(map(call, parts, repeat(c)))
+        if not parts:
+            return lambda c: not c.found.isdisjoint(words)
+        if not words:
+            return lambda c: any(map(call, parts, repeat(c)))
+        return lambda c: not c.found.isdisjoint(words) or any(map(call, parts, repeat(c)))
+
+    def word(self, node: q.Node, fields: tuple[int, ...], negated: bool) -> int | None:
+        """The pid of a one-word term on both fields (present exactly when its pid is found),
+        else None."""
+        if fields is not BOTH or not isinstance(node, q.Term | q.Phrase):
+            return None
+        matchable = self.b.matchables[self.use(node, negated)]
+        return matchable.pid if len(matchable.words) == 1 else None
 
     def term(self, mid: int, fields: tuple[int, ...]) -> Pred:
         matchable = self.b.matchables[mid]
@@ -216,13 +240,19 @@ class _Compiled:
     def evaluate(self, ctx: _Ctx) -> Match | None:
         if self.query is not None and not self.query(ctx):
             return None
+        if self.rule.score is None:  # most rules: no score to add up
+            return Match(self.rule.id, 0, partial(self.hits, ctx))
         score = sum(w for mid, w in self.score_terms if ctx.has(mid))
-        if self.rule.score is not None and score < self.rule.score.threshold:
+        if score < self.rule.score.threshold:
             return None
+        # The positions only when someone looks: most matches are stored and never shown.
+        return Match(self.rule.id, score, partial(self.hits, ctx))
+
+    def hits(self, ctx: _Ctx) -> tuple[Hit, ...]:
+        """Every place a term outside NOT matched, in text order."""
         spans = sorted((span, mid) for mid in self.positive for span in ctx.spans(mid))
         fields = q.FIELDS
-        hits = tuple(Hit(ctx.matchables[mid].label, fields[f], s, e) for (f, s, e), mid in spans)
-        return Match(self.rule.id, score, hits)
+        return tuple(Hit(ctx.matchables[mid].label, fields[f], s, e) for (f, s, e), mid in spans)
 
 
 def _compile_rule(rule: Rule, builder: _Builder) -> tuple[_Compiled, list[frozenset[int]]]:

@@ -13,13 +13,14 @@ Aho-Corasick automata (ahocorasick_rs), by script:
 
 A scan yields the set of *pids* (pattern ids) present. A phrase (or a term with punctuation
 inside, like `cross-strait`) needs the pids of all its words, then its regex checks the order.
-Positions (for phrases, NEAR, `title:`/`summary:` and the explanation of a match) are computed
-only when a rule asks.
+Positions (for phrases, NEAR, `title:`/`summary:`) are computed only when a rule asks, and a
+match's hits (its explanation) only when they are read.
 
 Each rule is indexed under its two rarest *clauses*: sets of pids one of which must be present
 for it to hold (`a AND (b OR c)` has the clauses {a} and {b, c}). Only rules whose clauses both
 have a hit are evaluated, so a common word wakes few rules even among thousands. Queries compile
-once into closures. A `Matcher` is immutable: a reload compiles a new one and swaps it in.
+once into closures (an AND or OR of plain words into one set test on the pids). A `Matcher` is
+immutable: a reload compiles a new one and swaps it in.
 
 Here: the automata, the clause index and the scan. The rule compiler is in `compiler.py`,
 the scan state in `scan.py`, `Match` and `Rule` in `rule.py`.

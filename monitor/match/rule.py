@@ -9,7 +9,7 @@ All import them from here, and none needs another for them: no import circle.
 from __future__ import annotations
 
 import copyreg
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
@@ -95,13 +95,46 @@ class Hit:
     end: int
 
 
-@dataclass(frozen=True)
 class Match:
-    """A rule that matched an item, with what it saw so it can explain itself."""
+    """A rule that matched an item, with what it saw so it can explain itself.
 
-    rule_id: str
-    score: float  # 0 when the rule has no score block
-    hits: tuple[Hit, ...]
+    A value (compared, hashed and pickled by rule, score and hits). `hits` may be given as a
+    function that finds them: they are worked out on first use, since most matches are stored
+    or counted and never explained (the positions are the dear part of matching).
+    """
+
+    __slots__ = ("_find", "_hits", "rule_id", "score")
+
+    def __init__(
+        self, rule_id: str, score: float, hits: Iterable[Hit] | Callable[[], tuple[Hit, ...]]
+    ) -> None:
+        self.rule_id = rule_id
+        self.score = score  # 0 when the rule has no score block
+        self._hits: tuple[Hit, ...] | None = None if callable(hits) else tuple(hits)
+        self._find: Callable[[], tuple[Hit, ...]] | None = hits if callable(hits) else None
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        if self._hits is None:
+            assert self._find is not None
+            self._hits, self._find = self._find(), None  # the scan it read can go now
+        return self._hits
+
+    def _key(self) -> tuple[str, float, tuple[Hit, ...]]:
+        return self.rule_id, self.score, self.hits
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Match) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Match(rule_id={self.rule_id!r}, score={self.score!r}, hits={self.hits!r})"
+
+    def __reduce__(self) -> tuple[type[Match], tuple[str, float, tuple[Hit, ...]]]:
+        # Matches cross to the main process from the parse workers: the hits go as values.
+        return Match, self._key()
 
     def explain(self) -> str:
         """One line: the rule, its score and every hit, e.g. `r (score 5): PLA title@0-3`."""

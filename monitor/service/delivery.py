@@ -40,6 +40,7 @@ from monitor.errors import MonitorError
 from monitor.match.rule import Rule
 from monitor.models import Feed
 from monitor.service.metrics import Metrics
+from monitor.service.surging import freeze_surge_alerts
 from monitor.store import Store
 from monitor.store.outbox import FrozenDigest, Outbox
 
@@ -134,6 +135,7 @@ class DeliveryJob:
         for route in routes_to_retry(self.store, snap.channels, now):
             chosen.setdefault(route.id, route)
         routes = list(chosen.values())
+        freeze_surge_alerts(self.store, snap.channels, snap.rules, snap.feeds, now)
         freeze_routes(self.store, routes, snap.channels, snap.rules, snap.feeds, now)
         outbox = Outbox(self.store)
         for receiver in dict.fromkeys(d.receiver_id for d in outbox.due(now)):

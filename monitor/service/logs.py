@@ -1,8 +1,9 @@
 """Logging for people and for machines, with secrets kept out.
 
 Two formats: `human` (the default, one readable line per event) and `json` (one JSON object
-per line: `ts`, `level`, `logger`, `msg`, plus `feed`, `rule`, `receiver` and `digest` when a
-log call passes them with `extra=`, and `exc` for a traceback).
+per line: `ts`, `level`, `logger`, `msg`, plus `feed`, `rule`, `receiver`, `digest`, `surge`,
+`surge_kind` and `surge_key` when a log call passes them with `extra=`, and `exc` for a
+traceback).
 
 Secrets live in environment variables named by `*_env` keys of `channels.yaml`
 (`password_env: SMTP_PASSWORD`). A filter on every handler replaces their values with
@@ -27,7 +28,7 @@ from monitor.deliver.result import REDACTED as REDACTED  # one mark for logs and
 from monitor.deliver.result import echo_forms
 
 FORMATS = ("human", "json")
-CONTEXT_FIELDS = ("feed", "rule", "receiver", "digest")
+CONTEXT_FIELDS = ("feed", "rule", "receiver", "digest", "surge", "surge_kind", "surge_key")
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 HUMAN_DATES = "%Y-%m-%dT%H:%M:%S%z"
 

@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from monitor.deliver import SendResult
 from monitor.models import CycleSummary, FetchStatus
 from monitor.store.outbox import FrozenDigest
+from monitor.story.surge import KINDS as SURGE_KINDS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OUTCOMES = {
@@ -71,6 +72,10 @@ class Metrics:
             registry=r,
         )
         self.outbox = Gauge("monitor_outbox_digests", "Digests by status.", ["status"], registry=r)
+        self.surges = Counter(
+            "monitor_surges", "Surges fired (story, volume), each once per cooldown.", ["kind"],
+            registry=r,
+        )  # fmt: skip
         self._reload_metrics(r)
         self._zero()
 
@@ -99,6 +104,8 @@ class Metrics:
             self.items.labels(change)
         for status in QUEUES:
             self.outbox.labels(status)
+        for kind in SURGE_KINDS:
+            self.surges.labels(kind)
         for config in CONFIGS:
             self.reloads.labels(config)
             self.reload_errors.labels(config)

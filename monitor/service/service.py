@@ -50,6 +50,7 @@ from monitor.service.lock import InstanceLock
 from monitor.service.logs import watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
 from monitor.service.stopping import Stopper
+from monitor.service.surging import detect_surges
 from monitor.service.watchdog import SCHEDULER_EVENTS, Progress, quiet_scheduler, translate
 from monitor.service.watched import Watched
 from monitor.store import Store
@@ -174,6 +175,11 @@ class Service:
                 on_outcome=self._feed_done,
             )
             self._polled(summary)
+            # Every cycle that polled: stories a failed linking left behind are linked now.
+            if summary.outcomes and detect_surges(
+                self.store, self.channels.value, config.settings, self.metrics
+            ):
+                self.delivery.wake()  # the alerts go out at once, like immediate digests
             self._prune_if_due(config.settings.retention)
         except asyncio.CancelledError:
             if not self._stopping:
@@ -207,6 +213,9 @@ class Service:
         self.metrics.cycle(summary)
         if summary.matches:
             self._count_matches()
+            # The cycle linked its items to stories at its end: immediate routes hold new
+            # items until then (digest.storyfirst), so they go out now, not a tick later.
+            self.delivery.wake()
 
     def _count_matches(self) -> None:
         totals = self.store.match_counts()

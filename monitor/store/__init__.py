@@ -2,10 +2,26 @@
 
 `core` holds the `Store` (feeds' state, items, matches), `schema` the migrations, `filters` and
 `ftsquery` the translation of a user's search (the rule query language) into SQL and FTS5,
-`details` the whole story of one item (`monitor items show`).
+`details` the whole story of one item (`monitor items show`), `stories` (with `storyrows`)
+each item's story and the stories' aggregates (`Store` methods), `storysent` what each route was
+sent of each story, `surges` the counts surge detection reads and the surges that fired.
 """
 
-from monitor.store.core import BUSY_TIMEOUT, Enrich, Store
-from monitor.store.schema import MIGRATIONS
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitor.lazy import exports
+
+if TYPE_CHECKING:
+    from monitor.store.core import BUSY_TIMEOUT, Store
+    from monitor.store.saving import Enrich
+    from monitor.store.schema import MIGRATIONS
 
 __all__ = ["BUSY_TIMEOUT", "MIGRATIONS", "Enrich", "Store"]
+# Loaded on first use: a command that never opens the database (`monitor --help`, `feeds add`)
+# does not pay for sqlite-utils.
+__getattr__ = exports(
+    __name__,
+    {"BUSY_TIMEOUT": "core", "Enrich": "saving", "Store": "core", "MIGRATIONS": "schema"},
+)

@@ -31,9 +31,9 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,51 +41,27 @@ from typing import Any
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
-from monitor.match.rule import Match
-from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store.errorhints import _hint, _is_environmental
 from monitor.store.filters import search_plan
 from monitor.store.rows import (
-    _EDITABLE,
-    _INDEX_ITEM,
-    _INSERT_ITEM,
-    _ITEM_COLUMNS,
-    _PUT_STATE,
-    _STATE_COLUMNS,
-    _UPDATE_ITEM,
-    _UPSERT_MATCH,
-    _hits_json,
-    _new_id,
-    _row,
     _state,
     _stored,
     _ts,
 )
+from monitor.store.saving import Enrich, FeedSave, put_state, save_feed
 from monitor.store.schema import MIGRATION_NAMES, MIGRATIONS, run_sql
+from monitor.store.stories import StoryStore
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
 
-# Tags an item's regions and matches the rules: called for new and edited items only, inside
-# the transaction that stores them (see ruleset.RuleSet.enrich).
-Enrich = Callable[[Item], tuple[Item, Sequence[Match]]]
+
+def _rolled_back(conn: sqlite3.Connection, exc: Exception) -> Exception:
+    conn.execute("ROLLBACK TO feed")
+    return exc
 
 
-def _enriched(enrich: Enrich, items: Sequence[Item]) -> tuple[list[Item], list[Sequence[Match]]]:
-    pairs = [enrich(item) for item in items]
-    return [item for item, _ in pairs], [matches for _, matches in pairs]
-
-
-_COUNT_HISTORY = """SELECT count(*) FROM json_each(?) AS pair JOIN matches
-    ON matches.item_id = json_extract(pair.value, '$[0]')
-    AND matches.rule_id = json_extract(pair.value, '$[1]') WHERE matches.history = 1"""
-
-
-def _is_old(item: Item, history_before: datetime | None) -> bool:
-    return history_before is not None and item.published < history_before
-
-
-class Store:
+class Store(StoryStore):
     """The monitor database. One connection, shared safely by the threads of one process."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
@@ -179,11 +155,7 @@ class Store:
 
     def save_state(self, state: FeedState) -> None:
         with self._guard("cannot write to"), self._write() as conn:
-            self._put_state(conn, state)
-
-    @staticmethod
-    def _put_state(conn: sqlite3.Connection, state: FeedState) -> None:
-        conn.execute(_PUT_STATE, _row(state, _STATE_COLUMNS))
+            put_state(conn, state)
 
     def forget_feed_state(self, feed_id: str) -> None:
         """Drop a feed's cache keys and health (its items stay), e.g. when it is re-added."""
@@ -209,87 +181,30 @@ class Store:
         again (editing rules does not re-alert on old items). The matches of an item published
         before `history_before` are history: stored and searchable, never delivered.
         """
-        if any(i.feed_id != feed_id for i in items) or state.feed_id != feed_id:
-            raise ValueError(f"save_items({feed_id!r}): items and state must be of that feed")
-        batch: dict[str, Item] = {}
-        for item in items:
-            batch.setdefault(item.guid, item)
+        save = FeedSave(feed_id, items, state, enrich, history_before)
+        save.check()
         with self._guard("cannot write to"), self._write() as conn:
-            known = self._known(conn, feed_id, list(batch))
-            new = [i for g, i in batch.items() if g not in known]
-            changed = [
-                (known[g][0], i)
-                for g, i in batch.items()
-                if g in known and known[g][1] != i.content_hash
-            ]
-            found: list[Sequence[Match]] = []
-            if enrich is not None:
-                new, found_new = _enriched(enrich, new)
-                edited, found_changed = _enriched(enrich, [i for _, i in changed])
-                changed = [(id_, i) for (id_, _), i in zip(changed, edited, strict=True)]
-                found = found_new + found_changed
-            self._update(conn, changed)  # first: it takes their old text out of the index
-            stored = [*self._insert(conn, new), *changed]
-            self._index(conn, stored)
-            matched, history = self._put_matches(conn, stored, found, history_before)
-            self._put_state(conn, state)
-        unchanged = len(items) - len(new) - len(changed)
-        return StoreResult(
-            new=len(new),
-            updated=len(changed),
-            unchanged=unchanged,
-            matches=matched,
-            history=history,
-        )
+            return save_feed(conn, save)
 
-    @staticmethod
-    def _put_matches(
-        conn: sqlite3.Connection,
-        stored: Sequence[tuple[int, Item]],
-        found: Sequence[Sequence[Match]],
-        history_before: datetime | None,
-    ) -> tuple[int, int]:
-        """Record matches (a rule matching an edited item again keeps its first time and its
-        history flag); return how many, and how many of them are history."""
-        now = _ts(datetime.now(UTC))
-        rows = [
-            (id_, m.rule_id, m.score, _hits_json(m), now, int(_is_old(item, history_before)))
-            for (id_, item), matches in zip(stored, found, strict=False)
-            for m in matches
-        ]
-        conn.executemany(_UPSERT_MATCH, rows)
-        # Counted from the table: an edited item's match keeps the flag it had.
-        pairs = json.dumps([[row[0], row[1]] for row in rows])
-        (history,) = conn.execute(_COUNT_HISTORY, (pairs,)).fetchone()
-        return len(rows), int(history)
-
-    @staticmethod
-    def _known(
-        conn: sqlite3.Connection, feed_id: str, guids: list[str]
-    ) -> dict[str, tuple[int, str]]:
-        """Id and content hash of those of `guids` the feed already has, by guid."""
-        rows = conn.execute(
-            "SELECT guid, id, content_hash FROM items WHERE feed_id = ?"
-            " AND guid IN (SELECT value FROM json_each(?))",
-            (feed_id, json.dumps(guids)),
-        )
-        return {guid: (id_, content_hash) for guid, id_, content_hash in rows}
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, items: Sequence[Item]) -> list[tuple[int, Item]]:
-        # One statement per row (not executemany) to learn each new id for the index.
-        return [(_new_id(conn.execute(_INSERT_ITEM, _row(i, _ITEM_COLUMNS))), i) for i in items]
-
-    @staticmethod
-    def _update(conn: sqlite3.Connection, items: Sequence[tuple[int, Item]]) -> None:
-        now = _ts(datetime.now(UTC))
-        conn.executemany(_UPDATE_ITEM, [(*_row(i, _EDITABLE), now, id_) for id_, i in items])
-        conn.executemany("DELETE FROM items_fts WHERE rowid = ?", [(id_,) for id_, _ in items])
-
-    @staticmethod
-    def _index(conn: sqlite3.Connection, items: Sequence[tuple[int, Item]]) -> None:
-        rows = [(id_, search_text(i.title), search_text(i.summary)) for id_, i in items]
-        conn.executemany(_INDEX_ITEM, rows)
+    def save_batch(self, saves: Sequence[FeedSave]) -> list[StoreResult | Exception]:
+        """`save_items` for many feeds in one transaction, each feed behind a savepoint: a feed
+        whose save fails (a bug, bad data) is rolled back alone and its exception returned in
+        its place, the others are kept. A failure of the whole transaction (disk full) raises,
+        and then nothing of the batch is stored."""
+        results: list[StoreResult | Exception] = []
+        with self._guard("cannot write to"), self._write() as conn:
+            for save in saves:
+                conn.execute("SAVEPOINT feed")
+                try:
+                    results.append(save_feed(conn, save))
+                except (sqlite3.Error, OSError) as exc:
+                    if _is_environmental(exc):
+                        raise  # the file, not the feed: the whole batch fails
+                    results.append(_rolled_back(conn, exc))
+                except Exception as exc:
+                    results.append(_rolled_back(conn, exc))
+                conn.execute("RELEASE feed")
+        return results
 
     def get_items(self, ids: Sequence[int]) -> list[StoredItem]:
         """The items with these ids, in the order asked; unknown ids are left out."""
@@ -311,6 +226,7 @@ class Store:
         limit: int = 50,
         tag_feeds: Mapping[str, Sequence[str]] | None = None,
         entity: str | None = None,
+        story: int | None = None,
     ) -> list[StoredItem]:
         """Items matching `query` in title or summary, newest (published) first.
 
@@ -322,11 +238,12 @@ class Store:
         that does not parse raises SearchQueryError; nothing in any input is SQL or FTS5 syntax.
         `since` keeps items published at or after it, `region` items tagged with that code (any
         case), `rule_id` items that rule matched, `entity` items naming that entity (an id;
-        `entity:ID` and `entity:type:KIND` in the query do the same).
+        `entity:ID` and `entity:type:KIND` in the query do the same), `story` the reports of that
+        story.
         """
         if limit <= 0:
             return []
-        plan = search_plan(query, since, feed_id, region, rule_id, tag_feeds, entity)
+        plan = search_plan(query, since, feed_id, region, rule_id, tag_feeds, entity, story)
         row_by_row = plan.fts is not None and self._common(plan.fts, limit)
         where, values = plan.where(row_by_row=row_by_row)
         sql = f"SELECT * FROM items WHERE {where} ORDER BY published DESC, id DESC LIMIT ?"

@@ -52,6 +52,7 @@ def search_plan(
     rule_id: str | None = None,
     tag_feeds: Mapping[str, Sequence[str]] | None = None,
     entity: str | None = None,
+    story: int | None = None,
 ) -> SearchPlan:
     """Parse `query` (raises SearchQueryError) and plan the search with the other filters."""
     tree = parse_search(query)
@@ -62,6 +63,7 @@ def search_plan(
         (_IN_REGION, region and region.upper()),
         (_WITH_ENTITY, entity),
         ("items.id IN (SELECT item_id FROM matches WHERE rule_id = ?)", rule_id),
+        ("items.id IN (SELECT item_id FROM story_links WHERE story_id = ?)", story),
     ]
     filters += [(sql, [value]) for sql, value in options if value is not None]
     return SearchPlan(fts=fts, filters=tuple(filters))

@@ -22,6 +22,7 @@ from typing import Any
 from monitor.models import Rendered
 from monitor.store.core import Store
 from monitor.store.rows import _ts
+from monitor.store.storysent import SentStory, put_sent
 
 ACTIVE = ("pending", "retrying")
 LISTED, REFERRED = 1, 2  # deliveries.shown
@@ -66,6 +67,7 @@ class Claims:
     listed: tuple[int, ...] = ()
     referred: tuple[int, ...] = ()
     left_out: tuple[int, ...] = ()
+    stories: tuple[SentStory, ...] = ()  # what the route is now sent of each story
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class Outbox:
                     "INSERT INTO left_out (digest_id, item_id) VALUES (?, ?)",
                     [(rendered.digest_id, i) for i in claims.left_out],
                 )
+                put_sent(conn, route_id, rendered.digest_id, claims.stories, now)
         except sqlite3.IntegrityError:
             return False
         return True

@@ -8,6 +8,7 @@ lives here; `outbox` shares the timestamp format through `_ts`.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -49,7 +50,7 @@ _PUT_STATE = (
     + " ON CONFLICT (feed_id) DO UPDATE SET "
     + (", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:]))
 )
-_INSERT_ITEM = _insert_sql("items", _ITEM_COLUMNS)
+_INSERT_ITEM = _insert_sql("items", ("id", *_ITEM_COLUMNS))  # the id: see saving._insert
 _INDEX_ITEM = "INSERT INTO items_fts (rowid, title, summary) VALUES (?, ?, ?)"
 _UPDATE_ITEM = "UPDATE items SET {}, updated = ? WHERE id = ?".format(
     ", ".join(f"{c} = ?" for c in _EDITABLE)
@@ -78,6 +79,22 @@ def _from_sql(column: str, value: Any) -> Any:
 
 def _row(obj: object, columns: Sequence[str]) -> tuple[object, ...]:
     return tuple(_to_sql(getattr(obj, column)) for column in columns)
+
+
+# An item's row without asking each value its type: only the columns whose field is not text
+# go through `_to_sql` (a third of the cost of preparing an item's row).
+_ITEM_VALUES = operator.attrgetter(*_ITEM_COLUMNS)
+_ITEM_CONVERTED = tuple(
+    n for n, f in enumerate(fields(Item)) if str(f.type) not in ("str", "str | None")
+)
+
+
+def _item_row(item: Item) -> tuple[object, ...]:
+    """`_row(item, _ITEM_COLUMNS)`, faster."""
+    values = list(_ITEM_VALUES(item))
+    for n in _ITEM_CONVERTED:
+        values[n] = _to_sql(values[n])
+    return tuple(values)
 
 
 def _new_id(cursor: sqlite3.Cursor) -> int:

@@ -206,3 +206,110 @@ _FILL_ENTITIES = """INSERT OR IGNORE INTO item_entities
                 json_extract(value, '$.field'), json_extract(value, '$.start'),
                 json_extract(value, '$.end')
             FROM json_each(new.entities);"""
+
+
+@_migration
+def m010_stories(db: Database) -> None:
+    # A story is one development as several reports tell it. `story_links` is each item's
+    # story and why it is there (`why`: JSON list of phrases; `started` for the report that
+    # made the story; `manual` when an analyst moved it). `stories` keeps aggregates of its
+    # members, recomputed when they change (`storyrows.aggregate`; when retention deletes
+    # items, a trigger runs `STORY_AGGREGATES`, the same in SQL, and an emptied story goes).
+    # Ids are AUTOINCREMENT so a merged or deleted story's id is never given to another;
+    # `story_merges` remembers where a merged story went. `story_pending` queues every item
+    # stored from now on (a trigger, so the save path needs no change) until it is linked:
+    # an item stored before this migration has no story and never gets one.
+    run_sql(
+        db,
+        """CREATE TABLE stories (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+            reports INTEGER NOT NULL DEFAULT 0, outlets TEXT NOT NULL DEFAULT '[]',
+            languages TEXT NOT NULL DEFAULT '[]', regions TEXT NOT NULL DEFAULT '[]',
+            entities TEXT NOT NULL DEFAULT '[]', headline_item INTEGER)""",
+        "CREATE INDEX stories_last_seen ON stories (last_seen)",
+        """CREATE TABLE story_links (
+            item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+            story_id INTEGER NOT NULL REFERENCES stories (id),
+            score REAL NOT NULL, why TEXT NOT NULL DEFAULT '[]',
+            started INTEGER NOT NULL DEFAULT 0, manual INTEGER NOT NULL DEFAULT 0,
+            linked_at TEXT NOT NULL)""",
+        "CREATE INDEX story_links_story ON story_links (story_id, item_id)",
+        """CREATE TABLE story_merges (
+            story_id INTEGER PRIMARY KEY, into_id INTEGER NOT NULL, merged_at TEXT NOT NULL)""",
+        """CREATE TABLE story_pending (
+            item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE)""",
+        """CREATE TRIGGER items_story_pending_ai AFTER INSERT ON items BEGIN
+            INSERT INTO story_pending (item_id) VALUES (new.id);
+        END""",
+        f"""CREATE TRIGGER story_links_ad AFTER DELETE ON story_links BEGIN
+            {STORY_AGGREGATES.replace(":story", "old.story_id")};
+            DELETE FROM story_merges WHERE into_id = old.story_id AND NOT EXISTS
+                (SELECT 1 FROM story_links WHERE story_id = old.story_id);
+            DELETE FROM stories WHERE id = old.story_id AND NOT EXISTS
+                (SELECT 1 FROM story_links WHERE story_id = old.story_id);
+        END""",
+    )
+
+
+# A story's aggregates from its members: outlets and languages in the order they first
+# reported, regions and entities most named first, the headline its first report.
+_MEMBERS = """FROM story_links AS l JOIN items AS i ON i.id = l.item_id
+    WHERE l.story_id = :story"""
+STORY_AGGREGATES = f"""UPDATE stories SET
+    reports = (SELECT count(*) FROM story_links WHERE story_id = :story),
+    first_seen = coalesce((SELECT min(i.published) {_MEMBERS}), first_seen),
+    last_seen = coalesce((SELECT max(i.published) {_MEMBERS}), last_seen),
+    outlets = (SELECT json_group_array(feed_id) FROM (SELECT i.feed_id, min(i.published) AS p
+        {_MEMBERS} GROUP BY i.feed_id ORDER BY p, i.feed_id)),
+    languages = (SELECT json_group_array(lang) FROM (SELECT i.lang, min(i.published) AS p
+        {_MEMBERS} AND i.lang IS NOT NULL GROUP BY i.lang ORDER BY p, i.lang)),
+    regions = (SELECT json_group_array(code) FROM (SELECT r.code, count(*) AS n
+        FROM story_links AS l JOIN item_regions AS r ON r.item_id = l.item_id
+        WHERE l.story_id = :story GROUP BY r.code ORDER BY n DESC, r.code)),
+    entities = (SELECT json_group_array(entity_id) FROM (SELECT e.entity_id,
+        count(DISTINCT e.item_id) AS n
+        FROM story_links AS l JOIN item_entities AS e ON e.item_id = l.item_id
+        WHERE l.story_id = :story GROUP BY e.entity_id ORDER BY n DESC, e.entity_id)),
+    headline_item = (SELECT i.id {_MEMBERS} ORDER BY i.published, i.id LIMIT 1)
+    WHERE id = :story"""
+
+
+@_migration
+def m011_story_sent(db: Database) -> None:
+    # What each route was sent of each story (outlets, languages, severity, digest, when), so
+    # a story goes to a route once as new and `updates: true` can tell when it grew. Written
+    # in the transaction that freezes the digest (store/storysent.py).
+    run_sql(
+        db,
+        """CREATE TABLE story_sent (
+            route_id TEXT NOT NULL, story_id INTEGER NOT NULL,
+            outlets TEXT NOT NULL, languages TEXT NOT NULL, severity TEXT NOT NULL,
+            digest_id TEXT NOT NULL REFERENCES digests (id), sent TEXT NOT NULL,
+            PRIMARY KEY (route_id, story_id)) WITHOUT ROWID""",
+    )
+
+
+@_migration
+def m012_surges(db: Database) -> None:
+    # A surge fired once: its kind (story | volume), key (story:ID, rule:ID, region:CODE), the
+    # thresholds that found it (`profile`: a route may override them) and why, in words. The
+    # cooldown looks up the last one per (kind, profile, key). `surge_deliveries` is the
+    # promise "a surge reaches a route at most once", as `deliveries` is for items: its key
+    # refuses a second alert of one surge to one route; the alert itself is a frozen digest.
+    run_sql(
+        db,
+        """CREATE TABLE surges (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL,
+            profile TEXT NOT NULL, why TEXT NOT NULL, fired_at TEXT NOT NULL,
+            items TEXT NOT NULL DEFAULT '[]', facts TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX surges_key ON surges (kind, profile, key, fired_at)",
+        "CREATE INDEX surges_fired ON surges (fired_at)",
+        # Volume surges count the matches of the last week: found by time, not by rule. With
+        # `history` the index covers that count (a WITHOUT ROWID index carries the key).
+        "CREATE INDEX matches_time ON matches (matched_at, history)",
+        """CREATE TABLE surge_deliveries (
+            route_id TEXT NOT NULL, surge_id INTEGER NOT NULL REFERENCES surges (id),
+            digest_id TEXT NOT NULL REFERENCES digests (id),
+            PRIMARY KEY (route_id, surge_id)) WITHOUT ROWID""",
+    )

@@ -23,36 +23,16 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, ScalarEvent
 
 from monitor.errors import ConfigError
+from monitor.yamlfile.duration import format_duration as format_duration  # re-exported
+from monitor.yamlfile.duration import parse_duration as parse_duration  # re-exported
 from monitor.yamlfile.edit import round_trip_yaml
 
 T = TypeVar("T")
 Pos = tuple[int, int] | None  # 1-based (line, column) of a node, when known
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?")
 _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20}
 _SIZE_UNITS["GiB"] = 2**30
-
-
-def parse_duration(text: str) -> timedelta:
-    """`"90s"`, `"10m"`, `"1h"`, `"7d"`, `"2w"`, or a sum such as `"1h30m"`; ValueError if not."""
-    compact = text.strip()
-    if not compact or _DURATION_RE.sub("", compact):
-        raise ValueError(
-            f"bad duration {text!r}: write a number and a unit (s, m, h, d or w), e.g. 10m or 7d"
-        )
-    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_RE.findall(compact))
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest exact form that `parse_duration` reads back: 600 s -> `"10m"`."""
-    seconds = value.total_seconds()
-    for unit, size in _DURATION_UNITS.items():
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 def parse_size(value: int | str) -> int:

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitor.cli.main import main
+from monitor.ingest import feeds as feeds_module
 from monitor.ingest.feeds import load_feeds
 from monitor.store import Store
 from tests.ingest.test_discover import FEED
@@ -221,3 +222,24 @@ def test_import_wants_a_file_or_the_starter(
     for args in ((), (str(opml), "--starter")):
         result = run(rules, db, "feeds", "import", *args)
         assert result.exit_code == 2 and "give an OPML file or --starter" in result.output
+
+
+def test_add_parses_feeds_yaml_once_to_edit_and_once_to_check(
+    env: tuple[FeedServer, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parsing a file of 10,000 feeds takes seconds: the trial of what can be refused before
+    # any request is made on the same parse as the edit itself.
+    server, rules, db = env
+    feed = server.add("/feed.xml", serve(FEED))
+    parsed: list[Path] = []
+    parse = feeds_module.parse_yaml
+
+    def counted(text: str, path: Path) -> object:
+        parsed.append(path)
+        return parse(text, path)
+
+    monkeypatch.setattr(feeds_module, "parse_yaml", counted)
+    result = run(rules, db, "feeds", "add", feed)
+    assert result.exit_code == 0, result.output
+    assert parsed == [rules / "feeds.yaml"] * 2  # the edit, then the check of its result
+    assert [f.url for f in load_feeds(rules / "feeds.yaml").feeds] == [feed]

@@ -4,6 +4,8 @@ chatter), shows errors whole, and says which outlet is broken on purpose."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import filecmp
 import logging
 import os
@@ -66,6 +68,24 @@ def test_the_demo_prints_no_smtp_chatter(
     output = done.stdout + done.stderr
     assert [c for c in SMTP_CHATTER if c in output] == []
     assert "digests delivered to the local SMTP server" in done.stdout  # mail did go
+
+
+def test_the_demo_names_a_story_surge_and_a_volume_surge_and_mails_them(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, home = demo_run
+    lines = done.stdout.splitlines()
+    [head] = [line for line in lines if line.startswith("surges: ")]
+    story, volume = (int(n) for n in head.split()[1:4:2])
+    assert story > 0 and volume > 0, head
+    assert any(line.startswith("  story surge story:") and " outlets " in line for line in lines)
+    assert any(line.startswith("  volume surge ") and "in the last hour" in line for line in lines)
+    subjects = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]
+        for p in sorted((home / "out" / "demo").glob("digest-*.eml"))
+    ]
+    assert any(s.startswith("Surge (story): ") for s in subjects), subjects
+    assert any(s.startswith("Surge (volume): ") for s in subjects), subjects
 
 
 def test_errors_are_whole_and_the_broken_outlet_says_it_is_on_purpose(

@@ -1,7 +1,7 @@
 """Arranging digests (monitor/digest/arrange.py): pure logic on hand-made digests.
-Expected: one entry
-per story with `also` filled, each entry in exactly one group, severity-then-newest order,
-and a bounded subject naming the count and top topics."""
+Expected: entries are stories as collected (never merged by text), each entry in exactly one
+group, severity-then-newest order, and a bounded subject naming the count and top topics
+(updates counted apart and marked)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.digest.arrange import SUBJECT_MAX, Group, arrange, collapse, subject
+from monitor.digest.arrange import SUBJECT_MAX, Group, arrange, subject
+from monitor.digest.storyfirst import merge_rules
+from monitor.digest.storyview import DigestStory, StoryReport, StoryUpdate
 from monitor.models import (
     Digest,
     DigestEntry,
@@ -140,40 +142,50 @@ def test_group_by_severity_and_combined_keys() -> None:
     assert keys(arrange(make_digest(sample(), group_by=())))[0] == ("all", [5, 4, 3, 2, 1])
 
 
-def test_same_story_collapses_into_one_entry_with_also() -> None:
-    wire = make_entry(
-        10,
-        "Philippine vessels hit by water cannon near Scarborough Shoal",
-        (QUAKE,),
-        summary="Chinese coast guard ships blasted two fisheries boats with water cannon.",
-    )
-    dispatch = make_entry(
-        11,
-        "Manila releases video of water-cannon attack at Scarborough Shoal",
-        (KOREA,),  # a different rule matched the other outlet's wording
-        hours=4,
-        summary="The footage shows coast guard cutters spraying a fisheries vessel.",
-        feed="Monsoon Dispatch",
-    )
-    groups = arrange(make_digest([wire, dispatch], group_by=("story",)))
-    assert len(groups) == 1 and len(groups[0].entries) == 1
-    merged = groups[0].entries[0]
-    assert merged.item_id == 11  # the more severe report leads
-    assert merged.also == (("Asia Wire", "https://news.example/10"),)
-    assert [r.id for r in merged.rules] == ["korea-missiles", "asia-quakes"]
-    assert merged.severity == "high"
-    assert groups[0].key == "story:11"
+def story_of(entry: DigestEntry, *others: DigestEntry, sid: int = 7, **update: Any) -> DigestEntry:
+    """`entry` as the headline of a stored story told by it and `others`."""
+    reports = tuple(
+        StoryReport(e.item_id, e.item.feed_id, e.feed_title, e.item.lang, e.item.title,
+                    e.item.link, e.item.published)
+        for e in sorted([entry, *others], key=lambda e: e.item.published)
+    )  # fmt: skip
+    story = DigestStory(sid, reports, StoryUpdate(**update) if update else None)
+    return replace(entry, story=story)
 
 
-def test_collapse_merges_terms_of_a_rule_and_keeps_existing_also() -> None:
+def test_look_alike_entries_are_never_merged_by_text() -> None:
+    # Two incidents at one shoal, worded alike: the stored stories decide what is one story,
+    # never text similarity in the digest (that hid a distinct development once).
+    first = make_entry(10, "Water cannon used on Philippine boats at Scarborough Shoal", (QUAKE,))
+    second = make_entry(
+        11, "Water cannon used on Philippine boats at Scarborough Shoal again", (QUAKE,), hours=30
+    )
+    groups = arrange(make_digest([first, second], group_by=("story",)))
+    assert keys(groups) == [("story:11", [11]), ("story:10", [10])]
+    assert subject(make_digest([first, second])).startswith("[monitor] 2 alerts: ")
+
+
+def test_merge_rules_keeps_each_rule_once_with_its_terms_merged() -> None:
     ja = RuleRef("taiwan-strait", "Taiwan Strait military pressure", "critical", {}, ("演習",))
-    a = make_entry(1, "中国軍、台湾周辺で大規模演習 港湾封鎖を想定", (TAIWAN,), feed="東都新報")
-    b = make_entry(2, "中国軍、台湾周辺で大規模演習を開始 港湾封鎖想定", (ja,), hours=1, feed="X")
-    a = DigestEntry(a.item_id, a.item, a.feed_title, a.rules, also=(("Earlier", None),))
-    (merged,) = collapse([a, b])
-    assert merged.item_id == 1  # same severity: the first report leads
-    assert merged.rules[0].terms == ("PLA", "演習")
-    assert merged.also == (("Earlier", None), ("X", "https://news.example/2"))
+    a = make_entry(1, "中国軍、台湾周辺で大規模演習", (TAIWAN,), feed="東都新報")
+    b = make_entry(2, "PLA drills", (ja, KOREA), hours=1)
+    merged = merge_rules([a, b])
+    assert [r.id for r in merged] == ["taiwan-strait", "korea-missiles"]
+    assert merged[0].terms == ("PLA", "演習")
+
+
+def test_an_update_is_counted_and_marked_in_the_subject() -> None:
+    news = make_entry(1, "Quake off Aomori", (QUAKE,), hours=3)
+    grown = make_entry(2, "PLA drills around Kinmen", (TAIWAN,), hours=1, feed="Asia Wire")
+    korean = make_entry(3, "금먼 주변 훈련", (TAIWAN,), hours=2, feed="Hanbando Ilbo", lang="ko")
+    update = story_of(grown, korean, outlets=("hanbando-ilbo",), languages=("ko",))
+    assert subject(make_digest([update])) == (
+        "[monitor] 1 update: PLA drills around Kinmen (update: +1 outlet, +ko)"
+    )
+    both = subject(make_digest([news, update]))
+    assert both.startswith("[monitor] 1 alert, 1 update: PLA drills around Kinmen (update: ")
+    rose = story_of(grown, korean, outlets=(), languages=(), severity_was="high")
+    assert subject(make_digest([rose])).endswith("(update: now critical)")
 
 
 def test_subject_counts_and_names_top_topics() -> None:
@@ -203,26 +215,15 @@ def test_subject_names_the_headlines_of_up_to_three_entries() -> None:
 
 
 def test_subject_counts_stories_as_the_headings_do() -> None:
-    wire = make_entry(
-        10,
-        "Philippine vessels hit by water cannon near Scarborough Shoal",
-        (QUAKE,),
-        summary="Chinese coast guard ships blasted two fisheries boats with water cannon.",
-    )
-    dispatch = make_entry(
-        11,
-        "Manila releases video of water-cannon attack at Scarborough Shoal",
-        (QUAKE,),
-        hours=4,
-        summary="The footage shows coast guard cutters spraying a fisheries vessel.",
-        feed="Monsoon Dispatch",
-    )
+    wire = make_entry(10, "Philippine vessels hit by water cannon near Scarborough", (QUAKE,))
+    dispatch = make_entry(11, "Manila releases water-cannon video", (QUAKE,), hours=4)
+    shoal = story_of(wire, dispatch)  # one stored story told by two outlets: one entry
     korea = [
         make_entry(20, "North Korea fires ballistic missiles", (KOREA,), hours=1),
         make_entry(21, "Seoul raises its alert level", (KOREA,), hours=2),
         make_entry(22, "Tokyo protests over the launch", (KOREA,), hours=3),
     ]
-    digest = make_digest([wire, dispatch, *korea])
+    digest = make_digest([shoal, *korea])
     groups = arrange(digest)
     assert [(g.title, len(g.entries)) for g in groups] == [
         ("North Korean missiles", 3),

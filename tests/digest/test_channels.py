@@ -138,6 +138,14 @@ def test_synonyms_and_single_values(tmp_path: Path) -> None:
     assert channels.routes[2].schedule == "0 0 * * *"  # @daily
 
 
+def test_story_keys_of_a_route(tmp_path: Path) -> None:
+    text = HEAD + "routes:\n  - {receiver: desk, languages: [ja, zh-TW, en], updates: true}\n"
+    [route] = load(tmp_path, text).routes
+    assert route.languages == ("ja", "zh-tw", "en") and route.updates is True
+    [plain] = load(tmp_path, HEAD + "routes:\n  - receiver: desk\n").routes
+    assert plain.languages == () and plain.updates is False
+
+
 def test_derived_route_ids_never_rename_the_first_route(tmp_path: Path) -> None:
     channels = load(tmp_path, FULL)
     assert [route.id for route in channels.routes] == ["analysts-morning", "ops", "ops-2"]
@@ -290,6 +298,12 @@ ERRORS = [
     ("max_age without unit", route("max_age: 2"), "8:31",
      "'max_age' must be a duration with a unit"),
     ("max_age too short", route("max_age: 10s"), "8:31", "'max_age' must be at least 1m"),
+    ("unknown language", route("languages: [en, jp]"), "8:38",
+     "unknown language code 'jp' in 'languages' (did you mean 'ja'?)"),
+    ("made-up language", route("languages: [xx-yy]"), "8:34",
+     "unknown language code 'xx-yy' in 'languages' (two-letter ISO 639-1 codes"),
+    ("language twice", route("languages: [ko, KO]"), "8:38", "'ko' is listed twice in 'languages'"),
+    ("updates not a bool", route("updates: always"), "8:31", "'updates' must be true or false"),
     ("unknown timezone", route("timezone: Asia/Tokio"), "8:32",
      "unknown timezone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)"),
     ("labels with a list", route("match: {labels: {desk: [a, b]}}"), "8:45",

@@ -18,7 +18,15 @@ import jsonschema
 from monitor.digest.render import render_email, render_webhook
 from monitor.digest.render.clean import SUMMARY_MAX, TITLE_MAX, clean_link, link_host, one_line
 from monitor.models import DigestEntry, Receiver, RuleRef, SentBefore, WebhookReceiver
-from tests.digest.test_arrange import KOREA, QUAKE, T0, TAIWAN, make_digest, make_entry
+from tests.digest.test_arrange import (
+    KOREA,
+    QUAKE,
+    T0,
+    TAIWAN,
+    make_digest,
+    make_entry,
+    story_of,
+)
 
 NOW = datetime(2025, 12, 2, 0, 0, tzinfo=UTC)
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "webhook-schema.json").read_text())
@@ -71,6 +79,19 @@ def test_a_link_shows_the_host_it_really_goes_to() -> None:
     assert item["link"] == "https://evil.example/path" and item["host"] == "evil.example"
     slack = render_webhook(make_digest([entry], receiver=SLACK), NOW).body.decode()
     assert "trusted.example@" not in slack and "(evil.example)" in slack
+
+
+def test_story_reports_are_cleaned_in_every_part() -> None:
+    # A story's other reports are feed text too: controls out, one line, spoofed links fixed.
+    spoof = "https://trusted.example@evil.example/r"
+    lead = make_entry(1, "PLA drills", (TAIWAN,))
+    other = make_entry(2, f"Drills\n{BIDI}near Kinmen", (TAIWAN,), feed="Ledger", link=spoof)
+    other = DigestEntry(2, other.item, f"Led{BIDI}ger", other.rules)  # feed ids are checked
+    shown = every_rendering([story_of(lead, other)])
+    assert not any(c in shown for c in BIDI)
+    assert "trusted.example@" not in shown
+    assert "Ledger (en): Drills near Kinmen <https://evil.example/r>" in shown
+    assert '"title":"Drills near Kinmen"' in shown
 
 
 def test_link_cleaning() -> None:

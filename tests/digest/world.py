@@ -18,6 +18,7 @@ from monitor.match.rule import Hit, Match, Rule
 from monitor.match.ruleset import load_ruleset
 from monitor.models import Feed, FeedState, Item
 from monitor.store import Store
+from monitor.store.stories import NewLink
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 ENV = {"HOOK_SECRET": SECRET}
@@ -50,11 +51,17 @@ class World:
         feed: str = "wire",
         published: datetime = NOW,
         link: str | None = None,
+        *,
+        lang: str = "en",
+        join: int | None = None,
+        linked: bool = True,
     ) -> int:
-        """Store an item with matches of these rules, as a poll would; returns its id."""
+        """Store an item with matches of these rules, as a poll would; returns its id. The
+        poll then links it: to the story of item `join`, else to a new story of its own
+        (`linked=False`: left waiting for its story, as between a store and the cycle's end)."""
         item = Item(
             feed_id=feed, guid=guid, link=link or f"https://news.example.org/{guid}",
-            title=title, summary=title, html="", author=None, lang="en",
+            title=title, summary=title, html="", author=None, lang=lang,
             published=published, first_seen=published, content_hash=guid, regions=("TW",),
         )  # fmt: skip
         matches = [Match(r, 0.0, (Hit(title, "title", 0, len(title)),)) for r in rule_ids]
@@ -65,7 +72,14 @@ class World:
             row = conn.execute(
                 "SELECT id FROM items WHERE feed_id = ? AND guid = ?", (feed, guid)
             ).fetchone()
-        return int(row[0])
+        item_id = int(row[0])
+        if linked:
+            story = self.store.item_stories([join])[join] if join is not None else -1
+            self.store.save_links([NewLink(item_id, story, 1.0, ("test",))])
+        return item_id
+
+    def story(self, item_id: int) -> int:
+        return self.store.item_stories([item_id])[item_id]
 
     def mark_history(self, item_id: int) -> None:
         """What ingest does to an item that was old news when first seen."""

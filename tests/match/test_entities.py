@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +193,12 @@ def test_the_json_is_up_to_date_with_its_sources() -> None:
 # --- the loader ------------------------------------------------------------------------------
 
 
-def test_loading_is_fast_and_cached() -> None:
-    timings = []
-    for _ in range(3):
-        entities.builtin_table.cache_clear()
-        entities._builtin.cache_clear()
-        started = time.perf_counter()
-        loaded = load_entities()
-        timings.append(time.perf_counter() - started)
-    print(f"entities loaded in {min(timings) * 1000:.0f} ms")
-    assert min(timings) < 0.1
+def test_loading_is_cached() -> None:
+    # How fast it loads is the match benchmark's business (no timed unit tests); what must
+    # hold is that the table is built once and shared.
+    entities.builtin_table.cache_clear()
+    entities._builtin.cache_clear()
+    loaded = load_entities()
     assert load_entities() is loaded
     assert len(loaded) > 1000
 

@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.match.textnorm import (
+    _T2S,
     Script,
+    _simplified,
     boundary_ok,
     find_phrase,
     fold,
@@ -140,3 +142,28 @@ def test_find_phrase(words: tuple[str, ...], prefix: bool, text: str, found: boo
 def test_find_phrase_spans() -> None:
     text = "taiwan strait; the taiwan-strait"
     assert find_phrase(text, ("taiwan", "strait")) == [(0, 13), (19, 32)]
+
+
+_TABLE = sorted(_T2S)
+_HAN_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(_TABLE).map(chr),  # traditional forms the table changes
+        st.integers(0x4E00, 0x9FFF).map(chr),  # any ideograph, mostly left alone
+        st.integers(0xAC00, 0xD7AF).map(chr),  # Hangul
+        st.integers(0x20000, 0x2FFFF).map(chr),  # astral ideographs
+        st.sampled_from(" ,。a"),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@given(_HAN_TEXT)
+def test_simplified_is_the_table_applied(text: str) -> None:
+    # The regex shortcut must never skip a character the table would change.
+    assert _simplified(text) == text.translate(_T2S)
+
+
+def test_simplified_chinese_and_korean_are_left_as_they_are() -> None:
+    assert fold("臺灣 國防部") == "台湾 国防部"
+    for text in ("台湾国防部称", "한국 국방부"):
+        assert _simplified(text) is text

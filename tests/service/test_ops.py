@@ -120,7 +120,11 @@ def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path
             write_feeds(rules, server.add("/one.xml", serve(TWO)), server.url("/missing.xml"))
             service.wait_for("poll cycle: 2 feeds (1 ok")
             service.wait_for("delivered to desk")
-            after = service.metrics()
+            # The send is logged as it is recorded; its counter moves a moment later.
+            sent = 'monitor_digests_total{receiver="desk",result="sent"}'
+            deadline = time.monotonic() + WAIT
+            while sent not in (after := service.metrics()) and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             assert service.stop() == 0
     assert after['monitor_polls_total{outcome="ok"}'] == 1

@@ -278,7 +278,8 @@ def test_the_command_names_a_bad_option_or_a_bad_line(tmp_path: Path) -> None:
     result = command("--cluster", "nonsense")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: --cluster 'nonsense': give MODULE:FUNCTION or one of singletons, title-overlap"
+        "error: --cluster 'nonsense': give MODULE:FUNCTION or one of singletons, title-overlap, "
+        "linker"
     )
     (tmp_path / "events.yaml").write_text((DATA / "events.yaml").read_text("utf-8"), "utf-8")
     lines = (DATA / "reports.jsonl").read_text("utf-8").splitlines()

@@ -90,6 +90,7 @@ class FeedServer:
         self._log: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests being answered at once, over the lifetime
+        self.connections = 0  # TCP connections accepted, over the lifetime (keep-alive tests)
         self._httpd = _HTTPServer(self)
         self.port: int = self._httpd.server_address[1]
         # A short poll interval: shutdown() waits up to one interval for the loop to notice.
@@ -189,6 +190,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.owner.connections += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:

@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
+from monitor.digest.storyview import DigestStory
 from monitor.models import Digest, DigestEntry, Item, RuleRef, SentBefore
 
 TITLE_MAX = 300  # characters of an item's title
@@ -96,7 +97,22 @@ def _entry(entry: DigestEntry) -> DigestEntry:
         feed_title=one_line(entry.feed_title, NAME_MAX),
         rules=tuple(_rule(r) for r in entry.rules),
         also=tuple((one_line(title, NAME_MAX), clean_link(link)) for title, link in entry.also),
+        story=_story(entry.story) if entry.story is not None else None,
     )
+
+
+def _story(story: DigestStory) -> DigestStory:
+    reports = tuple(
+        replace(
+            r,
+            outlet_title=one_line(r.outlet_title, NAME_MAX),
+            title=one_line(r.title, TITLE_MAX),
+            link=clean_link(r.link),
+            lang=one_line(r.lang, 35) if r.lang else r.lang,
+        )
+        for r in story.reports
+    )
+    return replace(story, reports=reports)
 
 
 def _item(item: Item) -> Item:

@@ -8,6 +8,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.digest.cron import schedule_trigger
+from monitor.digest.storyview import (
+    StoryReport,
+    new_reports,
+    primary,
+    reported_text,
+    update_text,
+)
 from monitor.match.entities import load_entities
 from monitor.models import Digest, DigestEntry, SentBefore
 from monitor.yamlfile.check import Invalid
@@ -104,3 +111,35 @@ def terms_text(entry: DigestEntry) -> str:
         terms = f": {', '.join(rule.terms)}" if rule.terms else ""
         parts.append(f"{rule.title} ({rule.severity}){terms}")
     return "; ".join(parts)
+
+
+REPORTS_MAX = 20  # reports listed under one entry; a story told by more says how many more
+
+
+def story_heading(entry: DigestEntry) -> str | None:
+    """`Reported by 3 outlets in en, ja` above a story's reports; for an update, `Update: now
+    reported by 4 outlets in en, ja, ko; new since last sent: ...`. None for a story of one
+    report (nothing to add to the entry itself)."""
+    story = entry.story
+    if story is None:
+        return None
+    if story.update is not None:
+        return f"Update: now {reported_text(story)}; {update_text(story, entry.severity)}"
+    text = reported_text(story)
+    return text[0].upper() + text[1:] if len(story.reports) > 1 else None
+
+
+def story_reports(entry: DigestEntry) -> tuple[list[StoryReport], int]:
+    """The reports to list under the entry (an update's new ones only) and how many more
+    were left out for room."""
+    story = entry.story
+    if story is None:
+        return [], 0
+    reports = new_reports(story) if story.update is not None else story.reports
+    return list(reports[:REPORTS_MAX]), max(0, len(reports) - REPORTS_MAX)
+
+
+def report_label(report: StoryReport) -> str:
+    """`Asia Wire (en)`: who reported, in which language."""
+    lang = primary(report.lang)
+    return f"{report.outlet_title} ({lang})" if lang else report.outlet_title

@@ -25,15 +25,18 @@ from datetime import datetime
 from email.message import EmailMessage
 from html import escape
 
-from monitor.digest.arrange import Group, arrange, subject
+from monitor.digest.arrange import Group, arrange, count_text, is_update, subject
 from monitor.digest.render.clean import link_host, one_line, tidy
 from monitor.digest.render.common import (
     entities_text,
     local_time,
     more_hint,
     regions_text,
+    report_label,
     safe_link,
     sent_text,
+    story_heading,
+    story_reports,
     terms_text,
     window_text,
 )
@@ -138,16 +141,16 @@ ALREADY = "Already sent"
 
 
 def _intro(digest: Digest, groups: list[Group]) -> str:
-    count = sum(len(g.entries) for g in groups)  # as the headings count: one per story
+    entries = [e for g in groups for e in g.entries]  # as the headings count: one per story
     return (
         f"Digest for route {digest.route.id} ({digest.receiver.id}): "
-        f"{count} alert{'s' if count != 1 else ''}, published {window_text(digest)}"
+        f"{count_text(entries) or '0 alerts'}, published {window_text(digest)}"
     )
 
 
 def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
     item = entry.item
-    lines = [f"[{entry.severity.upper()}] {item.title}", f"  {_meta(entry, tz)}"]
+    lines = [f"[{entry.severity.upper()}] {_marker(entry)}{item.title}", f"  {_meta(entry, tz)}"]
     if item.summary:
         lines.append(f"  {item.summary}")
     lines.append(f"  {item.link or '(no link)'}")
@@ -155,10 +158,24 @@ def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
         lines.append(f"  Names: {entities_text(entry)}")
     if entry.rules:
         lines.append(f"  Matched: {terms_text(entry)}")
-    if entry.also:
+    heading = story_heading(entry)
+    if heading:
+        lines.append(f"  {heading}:")
+        reports, more = story_reports(entry)
+        for report in reports:
+            link = f" <{report.link}>" if report.link else ""
+            lines.append(f"    - {report_label(report)}: {report.title}{link}")
+        if more:
+            lines.append(f"    ... and {more} more")
+    elif entry.also and entry.story is None:
         others = "; ".join(f"{t} <{link}>" if link else t for t, link in entry.also)
         lines.append(f"  Also reported by: {others}")
     return lines
+
+
+def _marker(entry: DigestEntry) -> str:
+    """`Update: ` before the headline of an update of a story the route was sent before."""
+    return "Update: " if is_update(entry) else ""
 
 
 def _sent_line(sent: SentBefore, digest: Digest) -> str:
@@ -214,7 +231,8 @@ def _entry_html(entry: DigestEntry, tz: str) -> str:
     )
     parts = [
         f'<div style="border-left:4px solid {colour};padding:4px 10px;margin:0 0 12px">',
-        f"<div>{badge} <strong>{_link(item.link, item.title)}</strong></div>",
+        f"<div>{badge} {escape(_marker(entry))}<strong>{_link(item.link, item.title)}</strong>"
+        "</div>",
         f'<div style="color:#555;font-size:13px">{escape(_meta(entry, tz))}</div>',
     ]
     if item.summary:
@@ -223,10 +241,20 @@ def _entry_html(entry: DigestEntry, tz: str) -> str:
         parts.append(_small(f"Names: {escape(entities_text(entry))}"))
     if entry.rules:
         parts.append(_small(f"Matched: {escape(terms_text(entry))}"))
-    if entry.also:
+    heading = story_heading(entry)
+    if heading:
+        parts.append(_small(escape(heading) + ":" + _reports_html(entry)))
+    elif entry.also and entry.story is None:
         others = ", ".join(_link(link, t) for t, link in entry.also)
         parts.append(_small(f"Also reported by: {others}"))
     return "\n".join([*parts, "</div>"])
+
+
+def _reports_html(entry: DigestEntry) -> str:
+    reports, more = story_reports(entry)
+    rows = [f"<li>{escape(report_label(r))}: {_link(r.link, r.title)}</li>" for r in reports]
+    rows += [f"<li>... and {more} more</li>"] if more else []
+    return f'<ul style="margin:2px 0;padding-left:18px">{"".join(rows)}</ul>'
 
 
 def _small(inner_html: str) -> str:

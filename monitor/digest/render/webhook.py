@@ -18,9 +18,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.digest.arrange import Group, arrange, subject
+from monitor.digest.arrange import Group, arrange, is_update, subject
 from monitor.digest.render.clean import link_host, tidy
-from monitor.digest.render.common import local_time, more_hint, safe_link, sent_text
+from monitor.digest.render.common import (
+    local_time,
+    more_hint,
+    report_label,
+    safe_link,
+    sent_text,
+    story_heading,
+    story_reports,
+)
+from monitor.digest.storyview import DigestStory, StoryReport
 from monitor.models import Digest, DigestEntry, Rendered, SentBefore
 
 VERSION = "1"
@@ -110,7 +119,47 @@ def _item_json(entry: DigestEntry) -> dict[str, Any]:
             for r in entry.rules
         ],
         "also": [{"feed_title": t, "link": link} for t, link in entry.also],
+        "story": _story_json(entry),
     }
+
+
+def _story_json(entry: DigestEntry) -> dict[str, Any]:
+    """The stored story the entry stands for; an entry made without one (a story of its own)
+    gets one of its own item, with `id` null."""
+    story = entry.story or DigestStory(None, (_own_report(entry),))
+    update = story.update
+    return {
+        "id": story.id,
+        "outlets": list(story.outlets),
+        "languages": list(story.languages),
+        "reports": [
+            {
+                "id": r.item_id,
+                "outlet": r.outlet,
+                "outlet_title": r.outlet_title,
+                "lang": r.lang,
+                "title": r.title,
+                "link": r.link,
+                "published": iso(r.published),
+            }
+            for r in story.reports
+        ],
+        "update": None
+        if update is None
+        else {
+            "outlets": list(update.outlets),
+            "languages": list(update.languages),
+            "severity_was": update.severity_was,
+        },
+    }
+
+
+def _own_report(entry: DigestEntry) -> StoryReport:
+    item = entry.item
+    return StoryReport(
+        entry.item_id, item.feed_id, entry.feed_title, item.lang, item.title, item.link,
+        item.published,
+    )  # fmt: skip
 
 
 def _sent_json(sent: SentBefore, digest: Digest) -> dict[str, Any]:
@@ -188,12 +237,20 @@ def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
     severity = f"{_EMOJI.get(entry.severity, '')} *{entry.severity.upper()}*"
     meta = [entry.feed_title, local_time(item.published, tz), ", ".join(item.regions)]
     lines = [
-        f"{severity} {_slack_link(item.link, item.title)}",
+        f"{severity} {'Update: ' if is_update(entry) else ''}{_slack_link(item.link, item.title)}",
         slack_escape(" · ".join(m for m in meta if m)),
     ]
     if item.summary:
         lines.append(slack_escape(item.summary))
-    if entry.also:
+    heading = story_heading(entry)
+    if heading:
+        reports, more = story_reports(entry)
+        listed = [
+            f"{slack_escape(report_label(r))}: {_slack_link(r.link, r.title)}" for r in reports
+        ]
+        listed += [f"... and {more} more"] if more else []
+        lines.append(f"_{slack_escape(heading)}:_ " + "; ".join(listed))
+    elif entry.also and entry.story is None:
         others = ", ".join(_slack_link(link, t) for t, link in entry.also)
         lines.append(f"_Also reported by:_ {others}")
     return "\n".join(lines)

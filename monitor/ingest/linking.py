@@ -1,0 +1,143 @@
+"""Stories at ingest: link every item stored since the last time to a story.
+
+Called once at the end of each poll cycle (`poll.poll_cycle`). The store queues every item it
+stores (`Store.pending_stories`); here each is turned into a `Report` with the rules it
+matched and handed to the linker in stored order, and the decisions are written back in one
+transaction per batch. The linker never revisits a decision, so an analyst's split or merge
+is never undone.
+
+The linker is kept between cycles (per store) while the store's stories are as it left them:
+`Store.story_token` changes when anything but this linker wrote links (an analyst's split or
+merge, another process's poll, retention). Then, and every `RELOAD_AFTER` new stories, it is
+rebuilt from the stories the store holds. Loading a week of stories costs about as much as
+linking them, so rebuilding each cycle would make every small cycle pay for the whole window.
+
+Memory stays bounded: only the stories open when the oldest pending report came out are
+kept (last report within the window, looking back at most `LOOKBACK`), and the pending items
+are taken `BATCH` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.models import Settings, StoredItem
+from monitor.store import Store
+from monitor.store.stories import NewLink, StoryToken
+from monitor.story.linker import WINDOW, Linker, Report, report_of
+
+log = logging.getLogger("monitor.stories")
+
+BATCH = 2_000
+# A backlog of old news (a feed just added) may join stories at most this far back: loading
+# every story of the retention period would make a first poll of an old feed cost that much.
+LOOKBACK = timedelta(days=7)
+# The kept linker names the stories it started by provisional ids; the map to their real ids
+# grows with them, so the linker is rebuilt (with real ids) after this many.
+RELOAD_AFTER = 20_000
+
+MakeLinker = Callable[[timedelta], Linker]
+
+
+@dataclass
+class _Kept:
+    """A linker and what it knows of the store."""
+
+    linker: Linker
+    make: MakeLinker
+    window: timedelta
+    token: StoryToken
+    made: dict[int, int] = field(default_factory=dict)  # provisional id -> real story id
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(-1, -1))
+
+
+_KEPT: weakref.WeakKeyDictionary[Store, _Kept] = weakref.WeakKeyDictionary()
+
+
+def _reports(store: Store, items: list[StoredItem]) -> list[Report]:
+    rules = store.matched_rules([s.id for s in items])
+    return [report_of(s.id, s.item, rules.get(s.id, ())) for s in items]
+
+
+def _since(pending: list[StoredItem], window: timedelta) -> datetime:
+    """The last report a story needs to be open for this batch."""
+    times = [s.item.published for s in pending]
+    oldest = max(min(times), max(times) - LOOKBACK)
+    return oldest - min(window, LOOKBACK)
+
+
+def _fresh(store: Store, make: MakeLinker, window: timedelta, since: datetime) -> _Kept:
+    token = store.story_token()  # first: a change while loading makes the next run reload
+    linker = make(window)
+    pairs = store.open_stories(since)
+    reports = _reports(store, [s for _, s in pairs])
+    linker.load(zip((sid for sid, _ in pairs), reports, strict=True))
+    return _Kept(linker, make, window, token)
+
+
+def _ready(store: Store, make: MakeLinker, window: timedelta, since: datetime) -> _Kept:
+    """The kept linker if the store is as it left it, else one loaded from the store."""
+    kept = _KEPT.get(store)
+    if (
+        kept is not None
+        and (kept.make, kept.window) == (make, window)
+        and len(kept.made) < RELOAD_AFTER
+        and kept.token == store.story_token()
+    ):
+        kept.linker.forget_before(since)  # what a fresh load would leave out
+        return kept
+    _KEPT[store] = kept = _fresh(store, make, window, since)
+    return kept
+
+
+def _link_batch(store: Store, kept: _Kept, pending: list[StoredItem]) -> int:
+    links = []
+    # In published order, not stored order: the feeds of a cycle are stored as their fetches
+    # finish, and an online linker given the same reports in another order may group them
+    # otherwise. This way a cycle's stories do not depend on which server answered first.
+    for report in _reports(store, sorted(pending, key=_told)):
+        decision = kept.linker.decide(report)
+        story = decision.story if decision.story is not None else next(kept.ids)
+        kept.linker.add(story, report)
+        real = kept.made.get(story, story)  # a story started in an earlier batch has its id
+        links.append(NewLink(report.item_id, real, decision.score, decision.why))
+    made = store.save_links(links)
+    kept.made.update(made)
+    # Read after the save: a change by another process in between would go unseen until the
+    # next reload, which costs a less informed linker, never a moved report.
+    kept.token = store.story_token()
+    return len(links)
+
+
+def _told(stored: StoredItem) -> tuple[datetime, str, str]:
+    return stored.item.published, stored.item.feed_id, stored.item.guid
+
+
+def link_pending(store: Store, window: timedelta = WINDOW, make: MakeLinker = Linker) -> int:
+    """Link every pending item to a story (new or existing); return how many were linked."""
+    linked = 0
+    try:
+        while pending := store.pending_stories(BATCH):
+            kept = _ready(store, make, window, _since(pending, window))
+            linked += _link_batch(store, kept, pending)
+    except BaseException:
+        _KEPT.pop(store, None)  # it may hold decisions that were never stored
+        raise
+    if linked:
+        log.info("%d new reports linked to stories", linked)
+    return linked
+
+
+async def link_stories(store: Store, settings: Settings, make: MakeLinker = Linker) -> None:
+    """`link_pending` at the end of a poll cycle, in a thread like the saves. A failure is
+    logged, never fatal: the items stay queued and the next cycle links them."""
+    try:
+        await asyncio.to_thread(link_pending, store, settings.story_window, make)
+    except Exception:
+        log.exception("linking new items to stories failed; the next cycle tries again")

@@ -1,0 +1,190 @@
+"""Stories at ingest: which story a new report joins, or whether it starts one.
+
+Online and incremental: reports come one at a time in the order they are stored, each is
+compared with the stories still open (last report within `window`), and the decision is never
+revisited by the linker itself (an analyst's split or merge is the only thing that moves a
+report afterwards). Pure logic: the store allocates story ids and keeps the decisions.
+
+`Report`, `Decision`, `Linker` and `report_of` are what the store and the CLI use (kept
+stable). How a fit is measured is in `monitor.story.scoring`; what is read from a report in
+`monitor.story.evidence` and `monitor.story.profile`. Cost: a report is scored against at most
+`CANDIDATES` stories found through the index, and costs what it holds, not what they hold;
+memory is the open stories, aggregated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.models import Item
+from monitor.story.places import event_places
+from monitor.story.profile import UNINDEXED_KINDS, Evidence, Profile, evidence_of, kind
+from monitor.story.scoring import (
+    CANDIDATE_MAX,
+    CANDIDATE_MIN,
+    CANDIDATES,
+    JOIN,
+    NEAR_BEST,
+    Rarity,
+    Scorer,
+)
+
+WINDOW = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the linker sees of an item: language-independent evidence plus its text."""
+
+    item_id: int
+    feed_id: str  # the outlet
+    lang: str | None
+    published: datetime
+    title: str
+    summary: str
+    regions: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()  # entity ids, e.g. "xi-jinping"
+    concepts: tuple[str, ...] = ()  # rule ids (and rule concept groups) the item matched
+    # Entity ids of the places named where something happened (capitals, which mostly stand
+    # for governments, left out): reports naming only other places tell another development.
+    places: tuple[str, ...] = ()
+
+
+def report_of(item_id: int, item: Item, rule_ids: Sequence[str]) -> Report:
+    """What the linker sees of a stored, tagged item and the rules it matched."""
+    return Report(
+        item_id=item_id,
+        feed_id=item.feed_id,
+        lang=item.lang,
+        published=item.published,
+        title=item.title,
+        summary=item.summary,
+        regions=tuple(item.regions),
+        entities=tuple(dict.fromkeys(tag.id for tag in item.entities)),
+        concepts=tuple(sorted(set(rule_ids))),
+        places=event_places(item.entities),
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a report goes: `story` None starts a new story. `why` explains the link in
+    short phrases a user reads in `monitor stories show` (e.g. "entity xi-jinping")."""
+
+    story: int | None
+    score: float = 0.0
+    why: tuple[str, ...] = ()
+
+
+def _new_story(score: float, closest: Profile) -> Decision:
+    weak = f"closest story {closest.id} scored {score:.2f} (joins from {JOIN:.2f})"
+    return Decision(story=None, score=round(score, 3), why=(weak,))
+
+
+@dataclass
+class Linker:
+    """Holds the open stories (bounded by `window`) and decides for each new report.
+
+    Candidates are the stories that share a feature or a same-language shingle with the
+    report, found through an inverted index (key -> story ids); countries are not indexed
+    (they would make every story a candidate) and neither is a key most open stories have.
+    """
+
+    window: timedelta = WINDOW
+    _stories: dict[int, Profile] = field(default_factory=dict)
+    _rarity: Rarity = field(default_factory=Rarity)  # the index, and what lengths are made of
+    _latest: datetime | None = None
+    _last: tuple[Report, Evidence] | None = None  # decide() then add() read a report once
+
+    def decide(self, report: Report) -> Decision:
+        """The story `report` belongs to, with the evidence; does not record it."""
+        ev = self._evidence(report)
+        scorer = Scorer(self._rarity, len(self._stories))
+        scored = [(scorer.score(ev, p, explain=False)[0], p) for p in self._candidates(ev, scorer)]
+        if not scored:
+            return Decision(story=None)
+        # Kept lengths weigh each key as rare as it was when the story counted it in: they
+        # rank the candidates. Those near the best are measured afresh, and the best of those
+        # decides, ties going to the oldest story, so the choice never depends on the order
+        # the stories came in; only the winner is explained.
+        top, closest = max(scored, key=lambda r: (r[0], -r[1].id))
+        if top < JOIN * NEAR_BEST:
+            return _new_story(top, closest)  # far from joining: more than a length drifts
+        near = [p for score, p in scored if score >= top * NEAR_BEST]
+        for p in near:
+            self._rarity.refresh(p, ev.lang)
+        results = [(scorer.score(ev, p, explain=False)[0], p) for p in near]
+        best, profile = max(
+            results, key=lambda r: (round(r[0], 9), -r[1].first.timestamp(), -r[1].id)
+        )
+        if best < JOIN:
+            return _new_story(best, profile)
+        score, why = scorer.score(ev, profile)
+        if not why:
+            return _new_story(score, profile)
+        return Decision(story=profile.id, score=round(score, 3), why=tuple(why))
+
+    def add(self, story: int, report: Report) -> None:
+        """Record that `report` is in `story` (new, joined, or moved there by an analyst)."""
+        ev = self._evidence(report)
+        profile = self._stories.get(story)
+        if profile is None:
+            profile = self._stories[story] = Profile(story, ev.published, ev.published)
+        self._rarity.grow(profile, ev)
+        if self._latest is None or ev.published > self._latest + timedelta(hours=1):
+            self._latest = ev.published
+            # Memory stays bounded even if the caller never forgets: a story silent for two
+            # windows past the newest report can no longer be joined by news that is current.
+            self.forget_before(self._latest - 2 * self.window)
+
+    def load(self, stories: Iterable[tuple[int, Report]]) -> None:
+        """Rebuild the open stories from stored (story id, report) pairs, oldest first."""
+        for story, report in stories:
+            self.add(story, report)
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop stories whose last report is older than `moment` (memory stays bounded)."""
+        for story in [p for p in self._stories.values() if p.last < moment]:
+            del self._stories[story.id]
+            self._rarity.forget(story)
+
+    def open_stories(self) -> int:
+        return len(self._stories)
+
+    def oldest_open(self) -> datetime | None:
+        """The last report time of the stalest open story (None when none is open)."""
+        return min((p.last for p in self._stories.values()), default=None)
+
+    def index_size(self) -> int:
+        """Keys in the inverted index: what memory grows with."""
+        return len(self._rarity.index)
+
+    def _evidence(self, report: Report) -> Evidence:
+        if self._last is not None and self._last[0] is report:
+            return self._last[1]
+        ev = evidence_of(report)
+        self._last = (report, ev)
+        return ev
+
+    def _candidates(self, ev: Evidence, scorer: Scorer) -> list[Profile]:
+        """The open stories within the window that share the most (by rarity-weighted sum)
+        indexed keys with the report; at most `CANDIDATES` of them are scored in full."""
+        common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
+        shared: dict[int, float] = {}
+        keys = [f for f in ev.features if kind(f) not in UNINDEXED_KINDS]
+        keys += [f"{ev.lang}:{w}" for w in ev.words]
+        for key in keys:
+            holders = self._rarity.index.get(key)
+            if holders and len(holders) <= common:
+                weight = scorer.weight(key)
+                for story in holders:
+                    shared[story] = shared.get(story, 0.0) + weight
+        limit = self.window.total_seconds() / 3600
+        ranked = sorted(shared, key=lambda s: (-shared[s], s))
+        near = (self._stories[s] for s in ranked)
+        return list(
+            itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
+        )

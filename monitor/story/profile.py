@@ -1,0 +1,160 @@
+"""What the linker keeps of a report and of an open story.
+
+A report becomes `Evidence`: language-independent features, each a `kind:value` string
+(`region:KP`, `entity:kp-sunan`, `rule:korea-missiles`, `number:650km`, `code:2026a`,
+`op:strait-thunder`), and the shingles of its text (see `monitor.story.grouping.shingles`),
+which only meet reports in the same language. A story is kept aggregated as a `Profile`: how
+many of its reports have each feature and each shingle, per language, its span in time and
+its outlets; never the reports themselves, so an open story costs the same however long its
+texts were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from monitor.story.evidence import read
+from monitor.story.grouping import shingles
+from monitor.story.places import capitals
+
+
+class ReportLike(Protocol):
+    """The fields of `monitor.story.linker.Report` that evidence is read from."""
+
+    @property
+    def feed_id(self) -> str: ...
+    @property
+    def lang(self) -> str | None: ...
+    @property
+    def published(self) -> datetime: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+    @property
+    def entities(self) -> tuple[str, ...]: ...
+    @property
+    def concepts(self) -> tuple[str, ...]: ...
+    @property
+    def places(self) -> tuple[str, ...]: ...
+
+
+# What one feature of each kind is worth, before its rarity is counted. A named place or
+# person, a figure, a code or an operation name points at one development; a rule concept
+# at a kind of development; a country at little more than a part of the world.
+KIND_WEIGHT = {
+    "region": 0.5,
+    "capital": 1.0,
+    "entity": 1.0,
+    "rule": 0.7,
+    "number": 1.2,
+    "count": 0.5,
+    "code": 1.5,
+    "op": 1.5,
+}
+# Kinds whose sharing alone never joins a report to a story: countries and capitals (which
+# mostly stand for their governments: "Tokyo protests") are named by most of this news, and
+# round numbers by much of it; reports about different events share them all the time.
+WEAK_KINDS = frozenset({"region", "capital", "count"})
+# Kinds too common to find candidate stories by (a capital is rare enough to).
+UNINDEXED_KINDS = frozenset({"region", "count"})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A report reduced to what linking compares."""
+
+    lang: str
+    published: datetime
+    outlet: str
+    features: frozenset[str]
+    words: frozenset[str]
+    sequel: str | None = None  # a word saying it follows an earlier development
+    places: frozenset[str] = frozenset()  # entity ids of places below a country
+
+
+def evidence_of(report: ReportLike) -> Evidence:
+    text = f"{report.title}\n{report.summary}"
+    found = {f"region:{code}" for code in report.regions}
+    capital = capitals()
+    found.update(f"capital:{e}" if e in capital else f"entity:{e}" for e in report.entities)
+    found.update(f"rule:{c}" for c in report.concepts)
+    seen = read(text)
+    found.update(f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures)
+    found.update(f"code:{c}" for c in seen.codes)
+    found.update(f"op:{o}" for o in seen.operations)
+    lang = (report.lang or "").split("-")[0].lower() or "?"
+    return Evidence(
+        lang=lang,
+        published=report.published,
+        outlet=report.feed_id,
+        features=frozenset(found),
+        words=frozenset(w for w in shingles(text) if _telling(w)),
+        sequel=seen.sequel,
+        places=frozenset(report.places),
+    )
+
+
+_HIRAGANA = re.compile("[\u3040-\u309f]")
+
+
+def _telling(shingle: str) -> bool:
+    """Shingles worth comparing: not a bare figure (figures are compared as numbers), not a
+    pair with a hiragana character (grammar: の地, で震)."""
+    return not shingle.isdigit() and not _HIRAGANA.search(shingle)
+
+
+def kind(feature: str) -> str:
+    return feature.partition(":")[0]
+
+
+@dataclass
+class Profile:
+    """An open story, aggregated (see the module docstring)."""
+
+    id: int
+    first: datetime
+    last: datetime
+    size: int = 0
+    features: Counter[str] = field(default_factory=Counter)
+    words: dict[str, Counter[str]] = field(default_factory=dict)  # language -> shingle counts
+    langs: Counter[str] = field(default_factory=Counter)
+    outlets: Counter[str] = field(default_factory=Counter)
+    places: set[str] = field(default_factory=set)
+    # What its vector lengths are made of ("" features, else a language's words): see
+    # `monitor.story.scoring.Rarity`, which keeps them.
+    sums: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, ev: Evidence) -> tuple[set[str], set[str]]:
+        """Count `ev` in; returns the features and `lang:shingle` keys new to this story."""
+        self.first = min(self.first, ev.published)
+        self.last = max(self.last, ev.published)
+        self.size += 1
+        self.langs[ev.lang] += 1
+        self.outlets[ev.outlet] += 1
+        self.places |= ev.places
+        new_features = {f for f in ev.features if not self.features[f]}
+        self.features.update(ev.features)
+        words = self.words.setdefault(ev.lang, Counter())
+        new_words = {f"{ev.lang}:{w}" for w in ev.words if not words[w]}
+        words.update(ev.words)
+        return new_features, new_words
+
+    def index_keys(self) -> set[str]:
+        """Everything the story is indexed under: its features and `lang:shingle` keys."""
+        out = set(self.features)
+        for lang, words in self.words.items():
+            out.update(f"{lang}:{w}" for w in words)
+        return out
+
+    def gap_hours(self, moment: datetime) -> float:
+        """Hours from the story's span to `moment` (0 inside it)."""
+        if moment < self.first:
+            return (self.first - moment).total_seconds() / 3600
+        return max(0.0, (moment - self.last).total_seconds() / 3600)
