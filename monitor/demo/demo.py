@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 
 from monitor.cli.report import cycle
 from monitor.demo.receivers import DemoSmtp, DemoWebhook, Hook, new_secret
+from monitor.demo.stories import story_lines
 from monitor.demo.surges import SURGE_ROUTE, surge_lines
 from monitor.digest.channels import load_channels
 from monitor.digest.dispatch import freeze_route, send_due
@@ -164,6 +165,7 @@ class DemoResult:
     saved: tuple[tuple[Path, str], ...] = ()
     broken: Mapping[str, str] = field(default_factory=dict)  # outlet id -> why, on purpose
     surges: tuple[str, ...] = ()  # lines telling what surged
+    stories: tuple[str, ...] = ()  # lines telling how the reports make stories
 
 
 CHANNELS = (
@@ -247,6 +249,7 @@ def run_demo(out_dir: Path, rules_source: Path, echo: Echo) -> None:
                 saved=saved,
                 broken=broken,
                 surges=tuple(surge_lines(store)),
+                stories=tuple(story_lines(store)),
             )
     _print_report(echo, result, ruleset, rules_dir, db_path)
 
@@ -316,6 +319,8 @@ def _print_report(
     top = sorted(result.per_region.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
     echo("\nitems per region (top 12):")
     echo("  " + ", ".join(f"{code} {n}" for code, n in top))
+    if result.stories:
+        echo("\n" + "\n".join(result.stories))
     if result.surges:
         echo("\n" + "\n".join(result.surges))
     if result.saved:
@@ -326,6 +331,7 @@ def _print_report(
     echo("\nlook at the results:")
     echo(f"  monitor {opts} status")
     echo(f"  monitor {opts} digest preview --html /tmp/digest.html")
+    echo(f"  monitor {opts} stories")
     echo(f"  monitor {opts} items search 台湾")
     echo(f"  monitor {opts} items search --rule korea-missiles")
     echo(f"  monitor {opts} items search --region KP --json")

@@ -9,6 +9,7 @@ import email.policy
 import filecmp
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -142,3 +143,19 @@ def test_only_the_broken_outlet_has_a_reason() -> None:
     assert {o.id: o.broken for o in load_outlets() if o.broken} == {
         "manila-courier": "it serves an HTML maintenance page where its feed should be"
     }
+
+
+def test_the_demo_tells_its_reports_as_fewer_stories_one_told_in_several_languages(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, _home = demo_run
+    lines = done.stdout.splitlines()
+    [head] = [line for line in lines if line.startswith("stories: ")]
+    found = re.match(r"stories: (\d+) reports in (\d+) stories, (\d+) told in more", head)
+    assert found, head
+    reports, stories, several = (int(n) for n in found.groups())
+    assert 0 < stories < reports and several > 0
+    [widest] = [line for line in lines if line.startswith("  widest: story ")]
+    told = re.search(r"\((\d+) outlets in ([^)]+)\)$", widest)
+    assert told, widest
+    assert int(told.group(1)) >= 3 and len(told.group(2).split(", ")) >= 2
