@@ -9,8 +9,10 @@ Each half is grouped on its own reports only.
 Throughput: the linker's own cost at ingest, over a synthetic week of reports (a few thousand
 a day from a vocabulary of places, entities, rules and words, most events told several times
 over some hours), decided and added one by one in published order with the open stories
-forgotten hourly past the window, as the service does. Quoted in process CPU time (median of
-runs), and the memory the open stories hold at the end of the week (their objects' sizes).
+forgotten hourly past the window, as the service does; then the poll benchmark's farm (its
+feeds' near-duplicate items, parsed, tagged and matched as ingest does, many to a story). Quoted
+in process CPU time (median of runs), with the memory the open stories hold at the end of the
+week (their objects' sizes) and the process's peak memory.
 """
 
 from __future__ import annotations

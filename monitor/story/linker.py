@@ -8,13 +8,15 @@ report afterwards). Pure logic: the store allocates story ids and keeps the deci
 `Report`, `Decision`, `Linker` and `report_of` are what the store and the CLI use (kept
 stable). How a fit is measured is in `monitor.story.scoring`; what is read from a report in
 `monitor.story.evidence` and `monitor.story.profile`. Cost: a report is scored against at most
-`CANDIDATES` stories found through the index, and costs what it holds, not what they hold;
-memory is the open stories, aggregated.
+`CANDIDATES` stories found through the index, and costs what it holds, not what they hold,
+but for the few near the best, measured afresh (see `monitor.story.scoring.Rarity`); memory is
+the open stories, aggregated.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from monitor.story.scoring import (
     CANDIDATES,
     JOIN,
     NEAR_BEST,
+    TEXT_WEIGHT,
     Rarity,
     Scorer,
 )
@@ -88,9 +91,10 @@ def _new_story(score: float, closest: Profile) -> Decision:
 class Linker:
     """Holds the open stories (bounded by `window`) and decides for each new report.
 
-    Candidates are the stories that share a feature or a same-language shingle with the
-    report, found through an inverted index (key -> story ids); countries are not indexed
-    (they would make every story a candidate) and neither is a key most open stories have.
+        Candidates are the stories that share a feature or a same-language shingle with the
+        report, found through an inverted index (key -> story ids); countries are not indexed
+        (they would make every story a candidate), and a key more open stories have than half of
+    them or `CANDIDATE_MAX` finds none.
     """
 
     window: timedelta = WINDOW
@@ -171,20 +175,63 @@ class Linker:
 
     def _candidates(self, ev: Evidence, scorer: Scorer) -> list[Profile]:
         """The open stories within the window that share the most (by rarity-weighted sum)
-        indexed keys with the report; at most `CANDIDATES` of them are scored in full."""
+        indexed keys with the report, at most `CANDIDATES`; of those, the ones whose fit could
+        reach `JOIN * NEAR_BEST` are scored in full (else only the first, to name it)."""
         common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
+        index = self._rarity.index
         shared: dict[int, float] = {}
-        keys = [f for f in ev.features if kind(f) not in UNINDEXED_KINDS]
-        keys += [f"{ev.lang}:{w}" for w in ev.words]
-        for key in keys:
-            holders = self._rarity.index.get(key)
-            if holders and len(holders) <= common:
+        reach = _Reach(scorer, ev)
+        for side, key, value in reach.report_keys():
+            holders = index.get(key)
+            if not holders:
+                continue  # nobody shares it
+            square, squares = value * value, reach.squares[side]
+            if len(holders) > common:
+                reach.slack[side] += square  # not looked up: anyone may share it
+                continue
+            for story in holders:  # the hot loop of deciding: kept inline
+                squares[story] = squares.get(story, 0.0) + square
+            if side or kind(key) not in UNINDEXED_KINDS:  # too common to find candidates by
                 weight = scorer.weight(key)
                 for story in holders:
                     shared[story] = shared.get(story, 0.0) + weight
         limit = self.window.total_seconds() / 3600
         ranked = sorted(shared, key=lambda s: (-shared[s], s))
         near = (self._stories[s] for s in ranked)
-        return list(
+        found = list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
+        return [p for p in found if reach.possible(p.id)] or found[:1]
+
+
+class _Reach:
+    """The most a candidate's fit could be, from what it shares with the report: a cosine is
+    at most the share of the report's length that the story shares (Cauchy-Schwarz), counting
+    every key not looked up in the index as shared. Time, sequels and place conflicts only
+    lower a fit, so a story below `JOIN * NEAR_BEST` here can neither join nor be near the
+    best of those that could: it need not be scored."""
+
+    def __init__(self, scorer: Scorer, ev: Evidence) -> None:
+        (self._features, self._fnorm), (self._words, self._wnorm) = (
+            scorer.vector(ev),
+            scorer.vector(ev, words=True),
+        )
+        self._lang = ev.lang
+        self.slack = [0.0, 0.0]  # squared weights of keys not looked up: features, words
+        # Story -> the squared weights it shares with the report: features, then words.
+        self.squares: tuple[dict[int, float], dict[int, float]] = ({}, {})
+
+    def report_keys(self) -> list[tuple[int, str, float]]:
+        """(0 for a feature, 1 for a word; its index key; its weight in the report)."""
+        out = [(0, f, value) for f, value in self._features.items()]
+        out += [(1, f"{self._lang}:{w}", value) for w, value in self._words.items()]
+        return out
+
+    def possible(self, story: int) -> bool:
+        most = 0.0
+        if self._fnorm:
+            most += math.sqrt(self.squares[0].get(story, 0.0) + self.slack[0]) / self._fnorm
+        if self._wnorm:
+            shared = self.squares[1].get(story, 0.0) + self.slack[1]
+            most += TEXT_WEIGHT * math.sqrt(shared) / self._wnorm
+        return most >= JOIN * NEAR_BEST * (1 - 1e-9)

@@ -162,7 +162,7 @@ class Scorer:
             known = self._known[key] = max(0.0, self._top - self._rarity.log_df(key))
         return known
 
-    def _vector(self, ev: Evidence, words: bool = False) -> tuple[dict[str, float], float]:
+    def vector(self, ev: Evidence, words: bool = False) -> tuple[dict[str, float], float]:
         """The report's weighted features (or words) and their length, once per report."""
         key = (id(ev), words)
         found = self._vectors.get(key)
@@ -202,14 +202,14 @@ class Scorer:
             return total, []
         why = [_phrase(f) for f, _ in sorted(shared, key=lambda s: (-s[1], s[0]))[:WHY_MAX]]
         if words:
-            mine = self._vector(ev, words=True)[0]
+            mine = self.vector(ev, words=True)[0]
             top = heapq.nsmallest(3, words, key=lambda w: (-mine[w], w))
             why.append("same words: " + ", ".join(top))
         why.append(_when(ev, story, gap))
         return total, why
 
     def _features(self, ev: Evidence, story: Profile) -> tuple[float, list[tuple[str, float]]]:
-        mine, mine_norm = self._vector(ev)
+        mine, mine_norm = self.vector(ev)
         counts, size = story.features, story.size
         shared = [(f, w * w * n / size) for f, w in mine.items() if (n := counts.get(f))]
         norm = mine_norm * self._story_norm(story, None)
@@ -222,7 +222,7 @@ class Scorer:
         if not counts:
             return 0.0, []
         members = story.langs[ev.lang]
-        mine, mine_norm = self._vector(ev, words=True)
+        mine, mine_norm = self.vector(ev, words=True)
         shared = [w for w in mine if w in counts]
         norm = mine_norm * self._story_norm(story, ev.lang)
         if not norm or not shared:

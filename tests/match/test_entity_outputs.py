@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from monitor.cli.main import main
 from monitor.digest.render import render_email, render_webhook
 from monitor.match.query import QuerySyntaxError, parse_query
-from monitor.models import EntityTag
+from monitor.models import EntityTag, Receiver, WebhookReceiver
 from tests.digest.test_arrange import TAIWAN, make_digest, make_entry
 from tests.support.feedserver import FeedServer, serve
 
@@ -217,3 +217,11 @@ def test_email_digest_names_the_entities() -> None:
     rendered = render_email(entity_digest(), datetime.now(UTC))  # type: ignore[arg-type]
     raw = rendered.body.decode("utf-8", "replace")
     assert "Names: Xi Jinping, Donald Trump" in raw
+
+
+def test_slack_digest_names_the_entities() -> None:
+    digest = entity_digest()
+    slack = Receiver("chat", webhook=WebhookReceiver("https://hooks.example.org/s", format="slack"))
+    body = json.loads(render_webhook(replace(digest, receiver=slack), datetime.now(UTC)).body)  # type: ignore[type-var]
+    texts = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    assert any("_Names:_ Xi Jinping, Donald Trump" in t for t in texts), texts

@@ -305,3 +305,20 @@ def test_a_key_many_stories_hold_finds_no_candidates() -> None:
     assert linker._candidates(ev, scorer) == []
     few = evidence_of(report(998, "Topic alpha3", hours=1, concepts=("korea-missiles",)))
     assert [p.id for p in linker._candidates(few, scorer)] == [3]  # its rare word still does
+
+
+def test_stories_that_share_too_little_to_reach_a_join_are_not_scored() -> None:
+    linker = Linker()
+    background(linker)  # some share a word ("story") or a country with the report, no more
+    linker.add(1, report(1, "Launch from Sunan 650 km", **LAUNCH))
+    # Its rule rule-1 finds three background stories, which share little else with it.
+    summary = "It flew 650 km; 37 ships, 4,512 troops and H-6K bombers; a $1.2 billion drill"
+    launch = {**LAUNCH, "concepts": ("rule-1", *LAUNCH["concepts"])}
+    ev = evidence_of(report(2, "Launch from Sunan, a story", hours=1, summary=summary, **launch))
+    scorer = Scorer(linker._rarity, linker.open_stories())
+    assert [p.id for p in linker._candidates(ev, scorer)] == [1]
+    linker.add(5, report(5, "Ferry news", hours=-1))
+    other = "ferry timetable changes harbour passengers weather delays ticket office"
+    alone = evidence_of(report(3, "A ferry story", hours=1, summary=other, regions=("KR",)))
+    # One word in ten can't reach a join: the first is still scored, to name the closest.
+    assert [p.id for p in linker._candidates(alone, scorer)] == [5]

@@ -21,6 +21,7 @@ from typing import Any
 from monitor.digest.arrange import Group, arrange, is_update, subject
 from monitor.digest.render.clean import link_host, tidy
 from monitor.digest.render.common import (
+    entities_text,
     local_time,
     more_hint,
     report_label,
@@ -242,6 +243,9 @@ def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
     ]
     if item.summary:
         lines.append(slack_escape(item.summary))
+    names = entities_text(entry)
+    if names:
+        lines.append(f"_Names:_ {slack_escape(names)}")
     heading = story_heading(entry)
     if heading:
         reports, more = story_reports(entry)
