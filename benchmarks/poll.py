@@ -5,6 +5,7 @@ Run from the repository root (a full run takes a few minutes on two cores):
     python -m benchmarks.poll                 # 1,000 feeds x 30 items, 3 runs, medians
     python -m benchmarks.poll --feeds 50      # a quick check
     python -m benchmarks.poll --profile 25    # also: the 25 costliest functions of a cold poll
+    python -m benchmarks.poll --compare       # also: rss2email and reader on the same farm
 
 A cold poll starts from an empty database (every feed is fetched, parsed, normalised and
 stored); a warm poll reuses that database with `force=True`, so every feed is fetched again
@@ -41,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from benchmarks._compare import Figures, ToolResult, compare, report
 from benchmarks._farm import Farm, feed_path, raw_fetch_all
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize
@@ -70,6 +72,7 @@ class Options:
     workers: int | None  # None: what `monitor poll` picks
     profile: int  # 0: no profile
     rules: Path | None = None  # tag regions and match these rules at ingest, as the service does
+    compare: bool = False  # also poll the farm with rss2email and reader (benchmarks/_compare.py)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -83,10 +86,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     add("--workers", type=int, default=None, help="parser processes (default: as monitor poll)")
     add("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     add("--rules", type=Path, default=None, help="rules folder: tag and match at ingest too")
+    add("--compare", action="store_true", help="also poll with rss2email and reader; ratios")
     a = p.parse_args(argv)
     if min(a.feeds, a.items, a.runs, a.concurrency) < 1:
         p.error("--feeds, --items, --runs and --concurrency must be at least 1")
-    return Options(a.feeds, a.items, a.runs, a.concurrency, a.workers, a.profile, a.rules)
+    return Options(
+        a.feeds, a.items, a.runs, a.concurrency, a.workers, a.profile, a.rules, a.compare
+    )
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -468,6 +474,25 @@ def report_stages(s: Stages, cold: Timing, workers: int, items: int) -> list[str
     ]
 
 
+def farm_urls(farm: Farm) -> list[str]:
+    return [farm.url(i) for i in range(farm.feeds)]
+
+
+def compared(
+    runs: Sequence[Run], others: Sequence[ToolResult], settings: Settings, workers: int
+) -> list[str]:
+    """monitor's medians against the other tools', CPU of the parse workers included."""
+    cold = median_timing([r.cold for r in runs])
+    warm = median_timing([r.warm for r in runs])
+    how = f"concurrency {settings.concurrency}, {workers} parser workers"
+    return report(
+        Figures(cold.wall, cold.cpu + cold.cpu_workers),
+        Figures(warm.wall, warm.cpu + warm.cpu_workers),
+        how,
+        others,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     o = parse_args(argv)
     settings = Settings(concurrency=o.concurrency, per_host=o.concurrency)
@@ -479,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ruleset = load_ruleset(o.rules) if o.rules else None
         runs = [one_run(feeds, settings, o.workers, ruleset) for _ in range(o.runs)]
         own, child = peak_mib()  # before the breakdown, which holds every body at once
+        others = compare(farm_urls(farm), o.items, o.runs) if o.compare else []
         breakdown = stages(feeds, settings)
         profile = profile_cold(feeds, settings, o.profile) if o.profile else ""
     cold = median_timing([r.cold for r in runs])
@@ -488,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         *report_polls(o, runs, own, child, workers),
         *report_stages(breakdown, cold, workers, o.feeds * o.items),
     ]
+    if o.compare:
+        out += compared(runs, others, settings, workers)
     print("\n".join(out))
     if profile:
         print(

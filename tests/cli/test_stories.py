@@ -13,11 +13,8 @@ corrections are tested whatever it decided.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +29,7 @@ from click.testing import CliRunner, Result
 from monitor.cli.main import main
 from monitor.store import Store
 from tests.support.feedserver import FeedServer, serve
+from tests.support.readme import readme_block, run_block
 from tests.support.service import RunningService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,18 +250,7 @@ def test_items_and_rules_carry_the_story(setup: Setup) -> None:
 
 
 def test_the_readme_stories_block_runs_as_written(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Stories\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    script = "set -e\n" + "".join(f"echo '>>> {line}'\n{line}\n" for line in block.splitlines())
-    done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = dict(part.split("\n", 1) for part in done.stdout.split(">>> ")[1:])
+    out = run_block(readme_block("Stories"), tmp_path)
     said = {k.split(" state/demo.db ", 1)[-1]: v for k, v in out.items()}
     assert "regions: KP" in said["stories --region KP"]
     ruled = lines(said["stories --rule korea-missiles --json"])
