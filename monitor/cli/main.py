@@ -28,6 +28,7 @@ from monitor.cli.items import items
 from monitor.cli.rules import rules
 from monitor.cli.run import route_schedules, run, schedule_lines, schedules_json, with_env_file
 from monitor.cli.stories import stories
+from monitor.cli.web import web
 from monitor.errors import MonitorError
 from monitor.service.logs import FORMATS, setup_logging
 
@@ -204,3 +205,4 @@ main.add_command(items)
 main.add_command(rules)
 main.add_command(digest)
 main.add_command(stories)
+main.add_command(web)

@@ -11,7 +11,7 @@ be loaded is logged and counted, and the last good configuration stays in force.
 
 Delivery is its own job (`delivery.DeliveryJob`): the cycle wakes it as soon as a feed has
 stored new matches, cron routes wake it at their time, and it never holds up a poll (nor a
-poll a send). `/healthz` and `/metrics` are served from a thread (`health.HealthServer`);
+poll a send). The console, `/healthz` and `/metrics` are served from a thread (`web.server`);
 /healthz turns 503 when the poll cycle stops making progress (`watchdog.Progress`).
 
 Stopping (SIGTERM/SIGINT, `stopping.Stopper`) cancels the cycle in flight, gives a send in
@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from monitor.ingest.poll import Parser, poll_cycle, utcnow
 from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.models import CycleSummary, FetchStatus, PollOutcome
 from monitor.service.delivery import DeliveryJob, Snapshot
-from monitor.service.health import Health, HealthServer
+from monitor.service.health import Health
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
@@ -55,6 +55,8 @@ from monitor.service.watchdog import SCHEDULER_EVENTS, Progress, quiet_scheduler
 from monitor.service.watched import Watched
 from monitor.store import Store
 from monitor.store.probe import DatabaseProbe
+from monitor.web.config import WebConfig, checked_token, token_from_env
+from monitor.web.server import WebServer, start_console
 
 log = logging.getLogger("monitor.service")
 
@@ -96,6 +98,8 @@ def summary_line(summary: CycleSummary) -> str:
 class Service:
     def __init__(self, options: ServiceOptions) -> None:
         self.options = options
+        # Checked first: a console bound beyond loopback without its token never starts.
+        self._web_token = checked_token(options.health_host, token_from_env())
         self.metrics = Metrics()
         counted = self.metrics.reloaded
         feeds_file = options.rules_dir / "feeds.yaml"
@@ -262,7 +266,7 @@ class Service:
             self._match_totals = self.store.match_counts()  # their matches went with them
 
     async def run(self, stop: asyncio.Event) -> None:
-        health: HealthServer | None = None
+        health: WebServer | None = None
         try:
             health = self._serve_health()
             self._start_scheduler()
@@ -282,11 +286,12 @@ class Service:
             self.store.close()
             log.info("monitor stopped")
 
-    def _serve_health(self) -> HealthServer:
-        host, port = self.options.health_host, self.options.health_port
-        server = HealthServer(host, port, self.health, self._metrics_page)
-        server.start()
-        log.info("health and metrics on %s (/healthz, /metrics)", server.url)
+    def _serve_health(self) -> WebServer:
+        o = self.options
+        config = WebConfig(o.db_path, o.rules_dir, o.health_host, self._web_token)
+        config = replace(config, health=self.health, metrics=self._metrics_page)
+        server = start_console(config, o.health_port)
+        log.info("console, health and metrics on %s (/, /healthz, /metrics)", server.url)
         return server
 
     def _start_scheduler(self) -> None:

@@ -1,0 +1,7 @@
+"""The console's feeds page (being built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+ROUTES: list[BaseRoute] = []
