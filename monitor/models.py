@@ -379,6 +379,7 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     truncated: int = 0  # matches left for the route's next digest because of max_items
     already: tuple[SentBefore, ...] = ()  # shown as one-line references (route.repeat)
+    web_url: str | None = None  # the console's address (channels.yaml): entries link there
 
 
 @dataclass(frozen=True)

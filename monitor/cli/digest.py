@@ -95,7 +95,7 @@ def digest_preview(paths: Paths, route_id: str | None, html_file: Path | None) -
             receiver = channels.receivers[route.receiver]
             try:
                 collected = collect(store, route, receiver, rules, feeds, now)
-                rendered = render(collected.digest) if collected else None
+                rendered = render(collected.digest, channels.web_url) if collected else None
             except Exception as error:  # one broken route must not hide the others
                 log.error("route %s: cannot build its digest", route.id, exc_info=error)
                 click.echo(f"== route {route.id} -> {receiver.id}: cannot build: {error}\n")

@@ -336,6 +336,8 @@ def _print_report(
     echo(f"  monitor {opts} items search --rule korea-missiles")
     echo(f"  monitor {opts} items search --region KP --json")
     echo(f"  monitor {opts} rules test --since 365d --rule china-japan-row")
+    # The sample week lies in the past: the console's link shows every story, not the last 7d.
+    echo(f"  monitor {opts} web        # then open http://127.0.0.1:8322/?since=all")
 
 
 def _cycle(summary: CycleSummary, broken: Mapping[str, str]) -> str:

@@ -114,6 +114,27 @@ def as_url(value: Any) -> str:
     return url
 
 
+def as_web_url(value: Any) -> str:
+    """`web_url`: the console's address as the receivers reach it; digests link each story
+    to `<web_url>/stories/<id>`, so it is kept without its trailing `/` and may hold no query
+    or fragment (the path is added after it)."""
+    url = as_text("web_url", value).strip()
+    example = "e.g. web_url: https://monitor.example.org/"
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0
+    except ValueError:
+        port_ok = False
+    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"'web_url' must be an absolute http(s) URL, got {url!r}", example)
+    if parts.query or parts.fragment or "?" in url or "#" in url or re.search(r"\s", url):
+        raise Invalid(
+            f"'web_url' must be a plain address (no query, fragment or spaces), got {url!r}",
+            example,
+        )
+    return url.rstrip("/")
+
+
 def as_list(what: str, choices: tuple[str, ...], value: Any) -> tuple[str, ...]:
     """A list of `choices` without repeats; one bare word counts as a list of one."""
     values = [value] if isinstance(value, str) else value

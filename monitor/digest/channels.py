@@ -40,6 +40,7 @@ from monitor.digest.channelcheck import (
     as_list,
     as_port,
     as_url,
+    as_web_url,
     did_you_mean,
     secret_in_key,
     secret_in_url,
@@ -76,7 +77,7 @@ from monitor.yamlfile.check import (
 
 __all__ = ["Channels", "load_channels", "resolve_secret"]
 
-TOP_KEYS = ("receivers", "routes", "surge")
+TOP_KEYS = ("receivers", "routes", "surge", "web_url")
 RECEIVER_KEYS = ("id", "email", "webhook")
 EMAIL_KEYS = ("to", "cc", "from", "smtp")
 SMTP_KEYS = ("host", "port", "tls", "starttls", "username_env", "password_env", "timeout")
@@ -112,6 +113,7 @@ class Channels:
     receivers: Mapping[str, Receiver]
     routes: tuple[Route, ...]
     surge: SurgeSettings = field(default_factory=SurgeSettings)  # routes may override it
+    web_url: str | None = None  # the console's address: digests link stories to it
 
 
 def load_channels(
@@ -162,7 +164,8 @@ class _ChannelsChecker(Checker):
         receivers = self.receivers(self.entries(top, "receivers"))
         self.surge = surge_settings(self, top, "surge", SurgeSettings())
         routes = self.routes(self.entries(top, "routes"), receivers)
-        return Channels(receivers=MappingProxyType(receivers), routes=routes, surge=self.surge)
+        web_url = self.value(top, "web_url", as_web_url, None)
+        return Channels(MappingProxyType(receivers), routes, self.surge, web_url)
 
     def refuse_secrets(self, top: CommentedMap) -> None:
         for parent, key, value in walk(top):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.backoff import retry_delay
@@ -48,8 +49,11 @@ LEASE = timedelta(minutes=5)  # how long a send may take before the digest is du
 FIRST_RETRY = timedelta(minutes=1)
 
 
-def render(digest: Digest) -> Rendered:
-    """Frozen bytes for the digest's receiver (the digest's own time, so bytes are stable)."""
+def render(digest: Digest, web_url: str | None = None) -> Rendered:
+    """Frozen bytes for the digest's receiver (the digest's own time, so bytes are stable);
+    with `web_url` (channels.yaml) each story links to its page in the console."""
+    if web_url is not None:
+        digest = replace(digest, web_url=web_url)
     if digest.receiver.email is not None:
         return render_email(digest, digest.created)
     return render_webhook(digest, digest.created)
@@ -69,7 +73,7 @@ def freeze_route(
         collected = collect(store, route, receiver, rules, feeds, now, cover=True)
         if collected is None:
             return None
-        rendered = render(collected.digest)
+        rendered = render(collected.digest, channels.web_url)
         outbox = Outbox(store)
         if outbox.freeze(rendered, route.id, receiver.id, collected.claims, now):
             claims = collected.claims

@@ -26,12 +26,14 @@ after this fetch: errors carry the old ones forward.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import socket
 import ssl
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -64,6 +66,7 @@ STATUS_HINTS: Mapping[int, str] = {
 }
 
 _FAILURES = (FetchError, TimeoutError, httpx.HTTPError, httpx.InvalidURL, zlib.error)
+LAZY_MODULES = ("httpcore", "h11", "anyio._backends._asyncio", "certifi")  # at the 1st request
 
 
 class Fetcher:
@@ -83,8 +86,7 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         s = self._settings
-        # One TLS context for every client: building one loads the CA store (~20 ms).
-        tls = httpx.create_ssl_context()
+        tls = _tls_context()
         timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
         headers = {"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS}
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -95,13 +97,19 @@ class Fetcher:
                 timeout=timeout, limits=one, headers=headers,
             )  # fmt: skip
 
-        self._clients = HostPool(client, _aclose, idle_cap=s.concurrency)
+        self._clients = HostPool(client, lambda c: c.aclose(), idle_cap=s.concurrency)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._clients is not None:
             await self._clients.aclose()
             self._clients = None
+
+    @contextlib.asynccontextmanager
+    async def slots(self, url: str) -> AsyncIterator[None]:
+        """Hold a fetch's slots (overall, its host's) while a worker process fetches `url`."""
+        async with self._overall, self._host_slot(urlsplit(url).hostname or url):
+            yield
 
     async def fetch(self, feed_id: str, state: FeedState, feed: Feed | None = None) -> FetchResult:
         """Fetch one feed. Never raises for the feed's own failure: see the module docstring.
@@ -110,7 +118,7 @@ class Fetcher:
         async with self._overall:
             try:
                 chain.login = _login(feed_id, feed)
-                chain.origin = _origin(httpx.URL(feed.url)) if feed else None
+                chain.origin = _origin(httpx.URL(feed.url)) if feed and chain.login else None
                 result = await self._follow(feed_id, state, chain)
             except _FAILURES as exc:
                 error = " ".join(_failure(exc, chain.url, self._settings).split())
@@ -237,12 +245,14 @@ class _Chain:
         return result
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: building one loads the CA store (~20 ms of CPU)."""
+    return httpx.create_ssl_context()
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
-
-
-async def _aclose(client: httpx.AsyncClient) -> None:
-    await client.aclose()
 
 
 def _conditional(state: FeedState) -> dict[str, str]:

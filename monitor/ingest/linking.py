@@ -1,10 +1,13 @@
 """Stories at ingest: link every item stored since the last time to a story.
 
-Called once at the end of each poll cycle (`poll.poll_cycle`). The store queues every item it
-stores (`Store.pending_stories`); here each is turned into a `Report` with the rules it
-matched and handed to the linker in stored order, and the decisions are written back in one
-transaction per batch. The linker never revisits a decision, so an analyst's split or merge
-is never undone.
+A poll cycle links while it stores (`linking_alongside`, around `poll.poll_cycle`'s feeds):
+each time `BATCH` items wait, they are linked in a thread while the fetches, parses and
+saves go on, and what is left is linked when the cycle's last save is done. The store
+queues every item it stores (`Store.pending_stories`); here each is turned into a `Report`
+with the rules it matched and handed to the linker, `BATCH` at a time in stored order, and
+the decisions are written back in one transaction per batch. Batches are the same whether
+they are linked during the cycle or after it, so the stories are too. The linker never
+revisits a decision, so an analyst's split or merge is never undone.
 
 The linker is kept between cycles (per store) while the store's stories are as it left them:
 `Store.story_token` changes when anything but this linker wrote links (an analyst's split or
@@ -20,10 +23,11 @@ are taken `BATCH` at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -41,6 +45,8 @@ LOOKBACK = timedelta(days=7)
 # The kept linker names the stories it started by provisional ids; the map to their real ids
 # grows with them, so the linker is rebuilt (with real ids) after this many.
 RELOAD_AFTER = 20_000
+# How often a cycle looks whether a full batch waits (a count of a small table).
+CHECK_SECONDS = 0.25
 
 MakeLinker = Callable[[timedelta], Linker]
 
@@ -119,11 +125,16 @@ def _told(stored: StoredItem) -> tuple[datetime, str, str]:
     return stored.item.published, stored.item.feed_id, stored.item.guid
 
 
-def link_pending(store: Store, window: timedelta = WINDOW, make: MakeLinker = Linker) -> int:
-    """Link every pending item to a story (new or existing); return how many were linked."""
+def link_pending(
+    store: Store, window: timedelta = WINDOW, make: MakeLinker = Linker, *, full: bool = False
+) -> int:
+    """Link every pending item to a story (new or existing); return how many were linked.
+    With `full`, only whole batches: the rest waits for more (or for the end of a cycle)."""
     linked = 0
     try:
-        while pending := store.pending_stories(BATCH):
+        while (not full or store.pending_count() >= BATCH) and (
+            pending := store.pending_stories(BATCH)
+        ):
             kept = _ready(store, make, window, _since(pending, window))
             linked += _link_batch(store, kept, pending)
     except BaseException:
@@ -132,6 +143,39 @@ def link_pending(store: Store, window: timedelta = WINDOW, make: MakeLinker = Li
     if linked:
         log.info("%d new reports linked to stories", linked)
     return linked
+
+
+@contextlib.asynccontextmanager
+async def linking_alongside(
+    store: Store, settings: Settings, make: MakeLinker = Linker
+) -> AsyncIterator[None]:
+    """Link full batches while the body stores items, then (if it ends well) the rest.
+
+    A cold poll stores tens of thousands of items; linked only at its end, they kept one core
+    busy while the parse workers' sat idle. A failure is logged, never fatal (as
+    `link_stories`), and leaves the items queued."""
+    done = asyncio.Event()
+    task = asyncio.create_task(_link_while_storing(done, store, settings.story_window, make))
+    try:
+        yield
+    finally:
+        done.set()
+        await task  # the batch in hand is finished (a thread cannot be stopped midway)
+    await link_stories(store, settings, make)
+
+
+async def _link_while_storing(
+    done: asyncio.Event, store: Store, window: timedelta, make: MakeLinker
+) -> None:
+    while not done.is_set():
+        try:
+            linked = await asyncio.to_thread(link_pending, store, window, make, full=True)
+        except Exception:
+            log.exception("linking new items to stories failed; the end of the cycle tries again")
+            return
+        if not linked:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), CHECK_SECONDS)
 
 
 async def link_stories(store: Store, settings: Settings, make: MakeLinker = Linker) -> None:

@@ -1,10 +1,11 @@
 """One poll of one feed, top to bottom, and a cycle over many feeds.
 
 `poll_feed` is the whole life of a feed's poll in one place, in the order it happens:
-state -> conditional GET -> not modified? record and stop -> parse + normalise (in a worker
-process) -> store new and edited items together with the new state in one transaction ->
-reset the error counter. Every failure ends in a recorded state with a back-off, never in an
-exception that could stop the cycle: one bad feed never stops the others.
+state -> conditional GET -> not modified? record and stop -> parse + normalise (the fetch
+and these in a worker process for a cycle of many feeds: `remote`) -> store new and edited
+items together with the new state in one transaction -> reset the error counter. Every
+failure ends in a recorded state with a back-off, never in an exception that could stop the
+cycle: one bad feed never stops the others.
 
 The scheduler only decides *when* `poll_cycle` runs; `monitor poll` calls the same code.
 """
@@ -15,14 +16,11 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import multiprocessing
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from monitor.errors import ParseError
 from monitor.ingest.feedstate import (
     backing_off,
     failed,
@@ -33,10 +31,9 @@ from monitor.ingest.feedstate import (
     succeeded,
 )
 from monitor.ingest.fetch import Fetcher
-from monitor.ingest.linking import link_stories
-from monitor.ingest.normalize import normalize
-from monitor.ingest.parse import parse
-from monitor.ingest.workers import die_with
+from monitor.ingest.ingestion import Enriched, ingest
+from monitor.ingest.linking import linking_alongside
+from monitor.ingest.remote import RemotePool
 from monitor.ingest.writer import BatchWriter
 from monitor.match.ruleset import RuleSet
 from monitor.models import (
@@ -44,14 +41,13 @@ from monitor.models import (
     FeedState,
     FetchResult,
     FetchStatus,
-    Item,
     PollOutcome,
     Settings,
     StoreResult,
 )
 from monitor.models import Feed as Feed
 from monitor.store import Store
-from monitor.store.saving import FeedSave, MatchRow, Prepared, match_row, prepare
+from monitor.store.saving import FeedSave
 
 log = logging.getLogger("monitor.poll")
 Clock = Callable[[], datetime]
@@ -62,113 +58,73 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Items with their regions set, their matches, and their rows ready for the store.
-Enriched = list[tuple[Item, tuple[MatchRow, ...], Prepared]]
-
-
-def ingest(
-    feed: Feed,
-    body: bytes,
-    headers: Mapping[str, str],
-    url: str,
-    now: datetime,
-    ruleset: RuleSet | None = None,
-) -> Enriched | str:
-    """Parse, normalise, tag and match one body, and prepare the rows to store: the CPU-heavy
-    part of a poll.
-
-    Runs in a worker process. Every item is tagged and matched here, in parallel, although
-    the store keeps the results of new and edited items only. Returns the error text instead of
-    raising: our exceptions carry keyword arguments and do not survive pickling back from a
-    worker process.
-    """
-    try:
-        items = normalize(feed, parse(feed.id, body, headers, url), url, now)
-    except ParseError as error:
-        return error.message if not error.hint else f"{error.message} ({error.hint})"
-    if ruleset is None:
-        return [(item, (), prepare(item)) for item in items]
-    return [_enrich(ruleset, item, feed) for item in items]
-
-
-def _enrich(
-    ruleset: RuleSet, item: Item, feed: Feed
-) -> tuple[Item, tuple[MatchRow, ...], Prepared]:
-    tagged, matches = ruleset.enrich(item, feed)
-    return tagged, tuple(match_row(m) for m in matches), prepare(tagged)
-
-
-# The rule set of a worker process, set once when the pool starts (see Parser).
-_worker_ruleset: RuleSet | None = None
-
-
-def _start_worker(ruleset: RuleSet | None, owner: int) -> None:
-    global _worker_ruleset
-    die_with(owner)  # never outlive the process that owns the pool, even after a SIGKILL
-    _worker_ruleset = ruleset
-
-
-def _ingest_in_worker(
-    feed: Feed, body: bytes, headers: Mapping[str, str], url: str, now: datetime
-) -> Enriched | str:
-    return ingest(feed, body, headers, url, now, _worker_ruleset)
-
-
 class Parser:
-    """Runs `ingest` inline or in a pool of worker processes.
+    """Fetches and ingests feeds: inline for a handful of feeds (and tests), else in worker
+    processes (`remote`) that fetch and ingest many feeds each and send back rows to store.
 
-    A pool's workers hold one rule set (sent once, at their start); a poll with another rule
-    set (the rules were reloaded) starts a new pool, and the old one finishes its work.
+    A pool's workers hold one rule set and one `Settings` (sent once, at their start); a poll
+    with others (the files were reloaded) starts a new pool, and the old one is closed.
     """
 
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers  # 0 = inline: cheapest for a handful of feeds, and for tests
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_rules: RuleSet | None = None
+        self._pool: RemotePool | None = None
+
+    async def poll(
+        self,
+        feed: Feed,
+        state: FeedState,
+        fetcher: Fetcher,
+        now: datetime,
+        ruleset: RuleSet | None = None,
+        settings: Settings | None = None,
+    ) -> tuple[FetchResult, Enriched | str | None]:
+        """Fetch one feed (the feed: its login, if any) and ingest its body if it has one."""
+        if self.workers == 0:
+            result = await fetcher.fetch(feed.id, state, feed)
+            if result.status is not FetchStatus.OK:
+                return result, None
+            return result, await self.run(feed, result, now, ruleset)
+        pool = self._pool_for(ruleset, settings or Settings())
+        async with fetcher.slots(state.url):
+            return await pool.poll(feed, state, now)
 
     async def run(
         self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
     ) -> Enriched | str:
-        body = result.body or b""
-        if self.workers == 0:
-            return ingest(feed, body, result.headers, result.url, now, ruleset)
-        pool = self._pool_for(ruleset)
-        loop = asyncio.get_running_loop()
-        args = (feed, body, dict(result.headers), result.url, now)
-        return await loop.run_in_executor(pool, _ingest_in_worker, *args)
+        """Ingest a fetched body inline."""
+        return ingest(feed, result.body or b"", result.headers, result.url, now, ruleset)
 
-    def _pool_for(self, ruleset: RuleSet | None) -> ProcessPoolExecutor:
-        if self._pool is None or self._pool_rules is not ruleset:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-            # forkserver, not fork: a forked worker would inherit the service's open files
-            # (its instance lock among them) and the threads' state (the health server).
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_start_worker,
-                initargs=(ruleset, os.getpid()),
-            )
-            self._pool_rules = ruleset
-        return self._pool
+    def _pool_for(self, ruleset: RuleSet | None, settings: Settings) -> RemotePool:
+        pool = self._pool
+        if pool is None or pool.ruleset is not ruleset or pool.settings != settings:
+            if pool is not None:
+                pool.close()
+            pool = self._pool = RemotePool(self.workers, ruleset, settings)
+        return pool
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes running now (none inline, or before the first poll)."""
+        return self._pool.pids if self._pool is not None else []
+
+    def rest(self) -> None:
+        """The cycle is over: the workers close their idle connections."""
+        if self._pool is not None:
+            self._pool.rest()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def abandon(self) -> None:
-        """Stop at once (the service is stopping): queued parses are dropped and workers are
-        killed mid-parse. Nothing is lost: a worker only computes, the store writes. Waiting
-        instead could take forever with a worker stuck on a pathological feed."""
+        """Stop at once (the service is stopping): workers are killed mid-poll. Nothing is
+        lost: a worker fetches and computes, the store writes. Waiting instead could take
+        forever with a worker stuck on a pathological feed."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The executor has no public handle on its processes; shutdown() forgets them.
-        workers = list((pool._processes or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.kill()
+        if pool is not None:
+            pool.abandon()
 
     @staticmethod
     def default_workers(feed_count: int) -> int:
@@ -199,10 +155,9 @@ async def poll_feed(
     """
     started, t0 = clock(), time.perf_counter()
     state = first_poll(fresh_state(known or store.get_state(feed.id), feed), started)
-    result = await fetcher.fetch(feed.id, state, feed)  # the feed: its login, if any
+    result, enriched = await parser.poll(feed, state, fetcher, started, ruleset, settings)
     stored = StoreResult()
-    if result.status is FetchStatus.OK:
-        enriched = await parser.run(feed, result, started, ruleset)
+    if result.status is FetchStatus.OK and enriched is not None:
         if isinstance(enriched, str):
             result = dataclasses.replace(result, status=FetchStatus.ERROR, error=enriched)
         else:
@@ -331,7 +286,12 @@ async def poll_cycle(
     parser = parser or Parser(Parser.default_workers(len(due)))
     outcomes: list[PollOutcome] = []
     try:
-        async with Fetcher(settings) as fetcher, BatchWriter(store) as writer:
+        # Stories are linked while the items are stored, the rest once the writer is done.
+        async with (
+            linking_alongside(store, settings),
+            Fetcher(settings) as fetcher,
+            BatchWriter(store) as writer,
+        ):
             in_hand = asyncio.Semaphore(IN_HAND_PER_REQUEST * settings.concurrency)
             tasks = [
                 bounded(in_hand, functools.partial(
@@ -345,9 +305,10 @@ async def poll_cycle(
                 outcomes.append(result)
                 if on_outcome is not None:
                     on_outcome(result)
-        await link_stories(store, settings)
     finally:
         if own_parser:
             parser.close()
+        else:
+            parser.rest()
     elapsed = time.perf_counter() - t0
     return CycleSummary(outcomes=tuple(outcomes), elapsed=elapsed, backing_off=waiting)

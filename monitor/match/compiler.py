@@ -321,11 +321,16 @@ def _key_word(word: bytes) -> tuple[int, int]:
 def _alias_keys(builder: _Builder, aliases: Iterable[str]) -> dict[int, list[str]]:
     """Add the aliases' keys: a word alias by its longest word (`the` of `The Gambia` would hit
     in every item; the whole alias is checked when `Scan.alias_hits` is read), the less common
-    of two as long; any other in the second automaton. Returns pid -> aliases."""
+    of two as long; any other in the second automaton. Returns pid -> aliases.
+
+    A word alias may start with punctuation (`'s-hertogenbosch`): each of its words is still a
+    whole word of any text it is in. In the second automaton such a key (no Han, no Hangul)
+    would make that automaton run over every item."""
     by_pid: dict[int, list[str]] = {}
     for alias in sorted({a for a in map(tn.fold, aliases) if a.strip()}):
-        if _is_word_key(alias):
-            longest = max(tn.word_bytes(alias).split(), key=_key_word).decode()
+        words = tn.word_bytes(alias).split() if not tn.has_cjk(alias) else []
+        if words:
+            longest = max(words, key=_key_word).decode()
             by_pid.setdefault(builder.word_pid(longest, False), []).append(alias)
         else:
             builder.cjk.setdefault(alias, []).append((0, -1, False))

@@ -23,9 +23,13 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.deliver.result import REDACTED as REDACTED  # one mark for logs and stored errors
 from monitor.deliver.result import echo_forms
+
+if TYPE_CHECKING:
+    from monitor.models import CycleSummary
 
 FORMATS = ("human", "json")
 CONTEXT_FIELDS = ("feed", "rule", "receiver", "digest", "surge", "surge_kind", "surge_key")
@@ -133,3 +137,17 @@ def watch_secrets(channels_file: Path, env: Mapping[str, str] | None = None) -> 
     found = secrets_named_in(channels_file, os.environ if env is None else env)
     # Their base64 forms too: a mail server refusing a login may quote the AUTH line back.
     REDACTOR.update([*REDACTOR.secrets, *echo_forms(found)])
+
+
+def summary_line(summary: CycleSummary) -> str:
+    """The one log line a cycle writes."""
+    from monitor.models import FetchStatus  # not at the top: `monitor --help` loads this module
+
+    return (
+        f"poll cycle: {len(summary.outcomes)} feeds "
+        f"({summary.count(FetchStatus.OK)} ok, "
+        f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
+        f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone), "
+        f"{summary.new} new, {summary.updated} updated items, {summary.matches} rule matches "
+        f"({summary.history} kept as history) in {summary.elapsed:.1f} s"
+    )

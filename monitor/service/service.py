@@ -31,6 +31,7 @@ import os
 import signal
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from apscheduler.events import JobEvent
@@ -43,11 +44,11 @@ from monitor.errors import MonitorError
 from monitor.ingest.feeds import FeedsConfig, load_feeds
 from monitor.ingest.poll import Parser, poll_cycle, utcnow
 from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
-from monitor.models import CycleSummary, FetchStatus, PollOutcome
+from monitor.models import CycleSummary, PollOutcome
 from monitor.service.delivery import DeliveryJob, Snapshot
 from monitor.service.health import Health
 from monitor.service.lock import InstanceLock
-from monitor.service.logs import watch_secrets
+from monitor.service.logs import summary_line, watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
 from monitor.service.stopping import Stopper
 from monitor.service.surging import detect_surges
@@ -81,18 +82,6 @@ class ServiceOptions:
     def slow_after(self) -> float:
         """Seconds after which a running cycle or send is reported as slow."""
         return SLOW_TICKS * self.tick
-
-
-def summary_line(summary: CycleSummary) -> str:
-    """The one log line a cycle writes."""
-    return (
-        f"poll cycle: {len(summary.outcomes)} feeds "
-        f"({summary.count(FetchStatus.OK)} ok, "
-        f"{summary.count(FetchStatus.NOT_MODIFIED)} not modified, "
-        f"{summary.count(FetchStatus.ERROR)} failed, {summary.count(FetchStatus.GONE)} gone), "
-        f"{summary.new} new, {summary.updated} updated items, {summary.matches} rule matches "
-        f"({summary.history} kept as history) in {summary.elapsed:.1f} s"
-    )
 
 
 class Service:
@@ -290,6 +279,9 @@ class Service:
         o = self.options
         config = WebConfig(o.db_path, o.rules_dir, o.health_host, self._web_token)
         config = replace(config, health=self.health, metrics=self._metrics_page)
+        # A digest retried on the console is sent at once, from this loop, by the delivery job.
+        wake = partial(asyncio.get_running_loop().call_soon_threadsafe, self.delivery.wake)
+        config = replace(config, wake_delivery=wake)
         server = start_console(config, o.health_port)
         log.info("console, health and metrics on %s (/, /healthz, /metrics)", server.url)
         return server

@@ -201,6 +201,10 @@ class StoryStore:
         )[0]
         return int(row["n"]), int(row["m"]), row["t"]
 
+    def pending_count(self) -> int:
+        """How many items wait to be linked to a story."""
+        return int(self._rows("SELECT count(*) AS n FROM story_pending")[0]["n"])
+
     def pending_stories(self, limit: int = 10_000) -> list[StoredItem]:
         """Items stored but not yet linked to a story, in the order they were stored (without
         their HTML and author, see `storyrows.linkable`)."""

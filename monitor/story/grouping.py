@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from monitor.match.regions import load_gazetteer
 from monitor.match.textnorm import HANGUL_CLASS, WORD_CLASS, fold
@@ -79,15 +79,25 @@ class _Doc:
 
 def shingles(text: str) -> frozenset[str]:
     """The shingles of `text` (see the module docstring): words, Han bigrams, Hangul bigrams."""
-    folded = fold(text)
-    out = {_trim(w) for w in _WORD.findall(folded) if len(w) > 1 and w not in _STOP}
+    return folded_shingles(fold(text))
+
+
+def folded_shingles(folded: str, *, telling: bool = False) -> frozenset[str]:
+    """`shingles` of text already folded. With `telling`, only those worth comparing as text:
+    no bare figure (figures are compared as numbers) and no pair with a hiragana character
+    (grammar: の地, で震)."""
+    # Each distinct word once: a text repeats its words, and trimming is per word.
+    words = (_trim(w) for w in set(_WORD.findall(folded)) if len(w) > 1 and w not in _STOP)
+    out = {w for w in words if not w.isdigit()} if telling else set(words)
+    pairs = _kana_free_pairs if telling else _han_bigrams
     for run in _HAN.findall(folded):
-        out.update(_han_bigrams(run))
+        out.update(pairs(run))
     for run in _HANGUL.findall(folded):
         out.update(_bigrams(run))
     return frozenset(out)
 
 
+@lru_cache(maxsize=65536)  # news repeats its words: a lookup costs a tenth of the trimming
 def _trim(word: str) -> str:
     """A crude plural fold (`missiles` = `missile`): enough for reworded headlines."""
     if word.endswith("'s") or word.endswith("’s"):
@@ -103,6 +113,14 @@ def _bigrams(run: str) -> Iterable[str]:
 
 def _han_bigrams(run: str) -> Iterable[str]:
     return (pair for pair in _bigrams(run) if not _HIRAGANA.fullmatch(pair))
+
+
+def _kana_free_pairs(run: str) -> Iterable[str]:
+    """The bigrams of `run` without a hiragana character: those of the pieces between them
+    (one regex split, where testing every pair cost a regex search each)."""
+    if len(run) == 1:
+        return () if _HIRAGANA.match(run) else (run,)
+    return (pair for piece in _HIRAGANA.split(run) if len(piece) > 1 for pair in _bigrams(piece))
 
 
 def same_story(a: DigestEntry, b: DigestEntry) -> bool:

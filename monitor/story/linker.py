@@ -107,20 +107,19 @@ class Linker:
         """The story `report` belongs to, with the evidence; does not record it."""
         ev = self._evidence(report)
         scorer = Scorer(self._rarity, len(self._stories))
-        scored = [(scorer.score(ev, p, explain=False)[0], p) for p in self._candidates(ev, scorer)]
+        scored = _bounded(ev, scorer, self._candidates(ev, scorer))
         if not scored:
             return Decision(story=None)
         # Kept lengths weigh each key as rare as it was when the story counted it in: they
-        # rank the candidates. Those near the best are measured afresh, and the best of those
-        # decides, ties going to the oldest story, so the choice never depends on the order
-        # the stories came in; only the winner is explained.
+        # rank the candidates. Those near the best are measured afresh (unless no key's rarity
+        # moved since they last were), and the best of those decides, ties going to the oldest
+        # story, so the choice never depends on the order the stories came in; only the
+        # winner is explained.
         top, closest = max(scored, key=lambda r: (r[0], -r[1].id))
         if top < JOIN * NEAR_BEST:
             return _new_story(top, closest)  # far from joining: more than a length drifts
-        near = [p for score, p in scored if score >= top * NEAR_BEST]
-        for p in near:
-            self._rarity.refresh(p, ev.lang)
-        results = [(scorer.score(ev, p, explain=False)[0], p) for p in near]
+        near = [(score, p) for score, p in scored if score >= top * NEAR_BEST]
+        results = [self._afresh(ev, scorer, score, p) for score, p in near]
         best, profile = max(
             results, key=lambda r: (round(r[0], 9), -r[1].first.timestamp(), -r[1].id)
         )
@@ -166,6 +165,16 @@ class Linker:
         """Keys in the inverted index: what memory grows with."""
         return len(self._rarity.index)
 
+    def _afresh(
+        self, ev: Evidence, scorer: Scorer, score: float, story: Profile
+    ) -> tuple[float, Profile]:
+        """The fit of `ev` to `story` with its lengths measured afresh (the same fit if they
+        were exact already)."""
+        if self._rarity.fresh(story, "") and self._rarity.fresh(story, ev.lang):
+            return score, story
+        self._rarity.refresh(story, ev.lang)
+        return scorer.score(ev, story, explain=False)[0], story
+
     def _evidence(self, report: Report) -> Evidence:
         if self._last is not None and self._last[0] is report:
             return self._last[1]
@@ -173,27 +182,24 @@ class Linker:
         self._last = (report, ev)
         return ev
 
-    def _candidates(self, ev: Evidence, scorer: Scorer) -> list[Profile]:
+    def _candidates(self, ev: Evidence, scorer: Scorer) -> list[tuple[float, Profile]]:
         """The open stories within the window that share the most (by rarity-weighted sum)
-        indexed keys with the report, at most `CANDIDATES`; of those, the ones whose fit could
-        reach `JOIN * NEAR_BEST` are scored in full (else only the first, to name it)."""
+        indexed keys with the report, at most `CANDIDATES`, each with the most its fit could
+        be; of those, the ones whose fit could reach `JOIN * NEAR_BEST` (else only the first,
+        to name it)."""
         common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
         index = self._rarity.index
         shared: dict[int, float] = {}
         reach = _Reach(scorer, ev)
-        for side, key, value in reach.report_keys():
+        for side, key, value, weight in reach.report_keys(ev):
             holders = index.get(key)
             if not holders:
                 continue  # nobody shares it
-            square, squares = value * value, reach.squares[side]
+            reach.looked.append((side, value * value, holders))
             if len(holders) > common:
-                reach.slack[side] += square  # not looked up: anyone may share it
-                continue
-            for story in holders:  # the hot loop of deciding: kept inline
-                squares[story] = squares.get(story, 0.0) + square
-            if side or kind(key) not in UNINDEXED_KINDS:  # too common to find candidates by
-                weight = scorer.weight(key)
-                for story in holders:
+                continue  # its holders are not walked: it only bounds the few candidates
+            if weight is not None:
+                for story in holders:  # the hot loop of deciding: kept inline
                     shared[story] = shared.get(story, 0.0) + weight
         limit = self.window.total_seconds() / 3600
         ranked = sorted(shared, key=lambda s: (-shared[s], s))
@@ -201,37 +207,66 @@ class Linker:
         found = list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
-        return [p for p in found if reach.possible(p.id)] or found[:1]
+        bounded = [(reach.most(p.id), p) for p in found]
+        return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
+
+
+def _possible(most: float) -> bool:
+    return most >= JOIN * NEAR_BEST * (1 - 1e-9)
+
+
+def _bounded(
+    ev: Evidence, scorer: Scorer, candidates: list[tuple[float, Profile]]
+) -> list[tuple[float, Profile]]:
+    """The candidates' fits, highest bound first, leaving out those whose bound is below a
+    share `NEAR_BEST` of the best fit so far: they could be neither the best nor near it."""
+    scored: list[tuple[float, Profile]] = []
+    top = 0.0
+    for most, story in sorted(candidates, key=lambda c: (-c[0], c[1].id)):
+        if scored and most < top * NEAR_BEST * (1 - 1e-9):
+            break
+        score = scorer.score(ev, story, explain=False)[0]
+        scored.append((score, story))
+        top = max(top, score)
+    return scored
 
 
 class _Reach:
     """The most a candidate's fit could be, from what it shares with the report: a cosine is
-    at most the share of the report's length that the story shares (Cauchy-Schwarz), counting
-    every key not looked up in the index as shared. Time, sequels and place conflicts only
-    lower a fit, so a story below `JOIN * NEAR_BEST` here can neither join nor be near the
-    best of those that could: it need not be scored."""
+    at most the share of the report's length that the story shares (Cauchy-Schwarz). Time,
+    sequels and place conflicts only lower a fit, so a story below `JOIN * NEAR_BEST` here
+    can neither join nor be near the best of those that could: it need not be scored."""
 
     def __init__(self, scorer: Scorer, ev: Evidence) -> None:
         (self._features, self._fnorm), (self._words, self._wnorm) = (
             scorer.vector(ev),
             scorer.vector(ev, words=True),
         )
-        self._lang = ev.lang
-        self.slack = [0.0, 0.0]  # squared weights of keys not looked up: features, words
-        # Story -> the squared weights it shares with the report: features, then words.
-        self.squares: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        self._scorer = scorer
+        # The keys anyone shares: (0 feature or 1 word, squared weight in the report, holders).
+        # What a story shares is summed for the few candidates only, by membership, so that a
+        # key too common to walk its holders still bounds them exactly.
+        self.looked: list[tuple[int, float, set[int]]] = []
 
-    def report_keys(self) -> list[tuple[int, str, float]]:
-        """(0 for a feature, 1 for a word; its index key; its weight in the report)."""
-        out = [(0, f, value) for f, value in self._features.items()]
-        out += [(1, f"{self._lang}:{w}", value) for w, value in self._words.items()]
+    def report_keys(self, ev: Evidence) -> list[tuple[int, str, float, float | None]]:
+        """(0 for a feature, 1 for a word; its index key; its weight in the report; its
+        rarity, None for a kind too common to find candidates by)."""
+        out: list[tuple[int, str, float, float | None]] = [
+            (0, f, value, None if kind(f) in UNINDEXED_KINDS else self._scorer.weight(f))
+            for f, value in self._features.items()
+        ]
+        keys = ev.keys  # a word's weight in the report is its rarity
+        out += [(1, keys[w], value, value) for w, value in self._words.items()]
         return out
 
-    def possible(self, story: int) -> bool:
+    def most(self, story: int) -> float:
+        squares = [0.0, 0.0]  # features, words
+        for side, square, holders in self.looked:
+            if story in holders:
+                squares[side] += square
         most = 0.0
         if self._fnorm:
-            most += math.sqrt(self.squares[0].get(story, 0.0) + self.slack[0]) / self._fnorm
+            most += math.sqrt(squares[0]) / self._fnorm
         if self._wnorm:
-            shared = self.squares[1].get(story, 0.0) + self.slack[1]
-            most += TEXT_WEIGHT * math.sqrt(shared) / self._wnorm
-        return most >= JOIN * NEAR_BEST * (1 - 1e-9)
+            most += TEXT_WEIGHT * math.sqrt(squares[1]) / self._wnorm
+        return most

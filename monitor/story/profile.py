@@ -11,14 +11,15 @@ texts were.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from monitor.story.evidence import read
-from monitor.story.grouping import shingles
+from monitor.match.textnorm import fold
+from monitor.story.evidence import read_folded
+from monitor.story.grouping import folded_shingles
 from monitor.story.places import capitals
 
 
@@ -75,6 +76,8 @@ class Evidence:
     outlet: str
     features: frozenset[str]
     words: frozenset[str]
+    # Each word's key in the index (`lang:word`), made once: scoring and growing ask often.
+    keys: Mapping[str, str] = field(compare=False, repr=False)
     sequel: str | None = None  # a word saying it follows an earlier development
     places: frozenset[str] = frozenset()  # entity ids of places below a country
 
@@ -85,29 +88,23 @@ def evidence_of(report: ReportLike) -> Evidence:
     capital = capitals()
     found.update(f"capital:{e}" if e in capital else f"entity:{e}" for e in report.entities)
     found.update(f"rule:{c}" for c in report.concepts)
-    seen = read(text)
+    folded = fold(text)  # once: folding is most of what reading a text costs
+    seen = read_folded(folded)
     found.update(f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures)
     found.update(f"code:{c}" for c in seen.codes)
     found.update(f"op:{o}" for o in seen.operations)
     lang = (report.lang or "").split("-")[0].lower() or "?"
+    words = folded_shingles(folded, telling=True)
     return Evidence(
         lang=lang,
         published=report.published,
         outlet=report.feed_id,
         features=frozenset(found),
-        words=frozenset(w for w in shingles(text) if _telling(w)),
+        words=words,
+        keys={w: f"{lang}:{w}" for w in words},
         sequel=seen.sequel,
         places=frozenset(report.places),
     )
-
-
-_HIRAGANA = re.compile("[\u3040-\u309f]")
-
-
-def _telling(shingle: str) -> bool:
-    """Shingles worth comparing: not a bare figure (figures are compared as numbers), not a
-    pair with a hiragana character (grammar: の地, で震)."""
-    return not shingle.isdigit() and not _HIRAGANA.search(shingle)
 
 
 def kind(feature: str) -> str:
@@ -130,6 +127,7 @@ class Profile:
     # What its vector lengths are made of ("" features, else a language's words): see
     # `monitor.story.scoring.Rarity`, which keeps them.
     sums: dict[str, list[float]] = field(default_factory=dict)
+    synced: dict[str, int] = field(default_factory=dict)  # part -> `Rarity.version` it is exact at
 
     def add(self, ev: Evidence) -> tuple[set[str], set[str]]:
         """Count `ev` in; returns the features and `lang:shingle` keys new to this story."""
@@ -142,7 +140,7 @@ class Profile:
         new_features = {f for f in ev.features if not self.features[f]}
         self.features.update(ev.features)
         words = self.words.setdefault(ev.lang, Counter())
-        new_words = {f"{ev.lang}:{w}" for w in ev.words if not words[w]}
+        new_words = {ev.keys[w] for w in ev.words if not words[w]}
         words.update(ev.words)
         return new_features, new_words
 

@@ -66,13 +66,24 @@ class Rarity:
     the story last counted it (updating every holder of a key whenever its df moves cost more
     than all the rest of linking): a key that has since spread to other stories is weighed a
     little high in the length, so a fit errs low, on the side of a new story.
+
+    `version` counts the changes of any key's l: a story's lengths measured (or kept exact
+    by its own growth) since the last change need no measuring afresh (`fresh`). Where the
+    words are few and repeat (a wire's copies), most reports change no l, and measuring
+    afresh was a quarter of linking.
     """
 
     def __init__(self) -> None:
+        self.version = 0
         self.index: dict[str, set[int]] = {}
         self._log: dict[str, float] = {}  # indexed key -> ln(df + background + 1)
         self._bg: dict[str, int] = {}  # indexed key -> its background stories
         self._places = place_shingles()
+
+    @property
+    def logs(self) -> Mapping[str, float]:
+        """ln(df + background + 1) of each indexed key (`log_df` of the others)."""
+        return self._log
 
     def log_df(self, key: str) -> float:
         found = self._log.get(key)
@@ -91,7 +102,11 @@ class Rarity:
         counts, words = story.features, story.words.get(ev.lang, Counter[str]())
         old = [(f, counts[f]) for f in ev.features]
         old_words = [(w, words[w]) for w in ev.words]
+        # The lengths that are exact now stay so: what grows is counted with today's l.
+        exact = [part for part in ("", ev.lang) if self.fresh(story, part)]
         new_features, new_words = story.add(ev)
+        if new_features or new_words:
+            self.version += 1  # the l of each of them moves
         index, logs, backgrounds = self.index, self._log, self._bg
         for key in new_features | new_words:  # the hot loop of growing: kept inline
             holders = index.get(key)
@@ -104,11 +119,21 @@ class Rarity:
         lang = ev.lang
         masses = ((f, KIND_WEIGHT[kind(f)] ** 2 * (2 * n + 1)) for f, n in old)
         _add(story.sums.setdefault("", [0.0, 0.0, 0.0]), _sums(masses, logs))
-        masses = ((f"{lang}:{w}", 2 * n + 1) for w, n in old_words)
+        keys = ev.keys
+        masses = ((keys[w], 2 * n + 1) for w, n in old_words)
         _add(story.sums.setdefault(lang, [0.0, 0.0, 0.0]), _sums(masses, logs))
+        story.synced.update(dict.fromkeys(exact, self.version))
+
+    def fresh(self, story: Profile, part: str) -> bool:
+        """Whether the story's kept length `part` ("" features, else a language) is as
+        measuring it afresh would give: no key's l moved since (or it has none yet)."""
+        if part not in story.sums:
+            return True
+        return story.synced.get(part) == self.version
 
     def forget(self, story: Profile) -> None:
         """Take `story` out of the index: its keys grow rarer."""
+        self.version += 1
         for key in story.index_keys():
             holders = self.index.get(key)
             if holders is None:
@@ -123,11 +148,14 @@ class Rarity:
         """Measure afresh, with today's rarities, the story's feature length and its length in
         `lang` (what scoring a report in `lang` reads; see `Linker.decide`)."""
         logs = self._log
-        masses = ((f, (KIND_WEIGHT[kind(f)] * n) ** 2) for f, n in story.features.items())
-        story.sums[""] = _sums(masses, logs)
+        if not self.fresh(story, ""):
+            masses = ((f, (KIND_WEIGHT[kind(f)] * n) ** 2) for f, n in story.features.items())
+            story.sums[""] = _sums(masses, logs)
+            story.synced[""] = self.version
         counts = story.words.get(lang)
-        if counts:
+        if counts and not self.fresh(story, lang):
             story.sums[lang] = _sums(((f"{lang}:{w}", n * n) for w, n in counts.items()), logs)
+            story.synced[lang] = self.version
 
 
 def _sums(masses: Iterable[tuple[str, float]], logs: Mapping[str, float]) -> list[float]:
@@ -151,6 +179,7 @@ class Scorer:
 
     def __init__(self, rarity: Rarity, stories: int) -> None:
         self._rarity = rarity
+        self._logs = rarity.logs
         self._top = math.log(stories + BACKGROUND + 1)
         self._known: dict[str, float] = {}  # key -> weight: one decision asks many times
         self._vectors: dict[tuple[int, bool], tuple[dict[str, float], float]] = {}
@@ -159,7 +188,10 @@ class Scorer:
         """How rare `key` is among the open stories (see the module docstring)."""
         known = self._known.get(key)
         if known is None:
-            known = self._known[key] = max(0.0, self._top - self._rarity.log_df(key))
+            log = self._logs.get(key)  # an indexed key's, without a call
+            if log is None:
+                log = self._rarity.log_df(key)
+            known = self._known[key] = max(0.0, self._top - log)
         return known
 
     def vector(self, ev: Evidence, words: bool = False) -> tuple[dict[str, float], float]:
@@ -168,7 +200,8 @@ class Scorer:
         found = self._vectors.get(key)
         if found is None:
             if words:
-                vector = {w: self.weight(f"{ev.lang}:{w}") for w in ev.words}
+                keys, weight = ev.keys, self.weight  # the hot loop of a decision's start
+                vector = {w: weight(keys[w]) for w in ev.words}
             else:
                 vector = {f: KIND_WEIGHT[kind(f)] * self.weight(f) for f in ev.features}
             found = self._vectors[key] = (vector, _norm(vector.values()))
@@ -227,7 +260,7 @@ class Scorer:
         norm = mine_norm * self._story_norm(story, ev.lang)
         if not norm or not shared:
             return 0.0, []
-        dot = sum(mine[w] * mine[w] * counts[w] for w in shared) / members
+        dot = sum([mine[w] * mine[w] * counts[w] for w in shared]) / members
         return dot / norm, shared  # explained (the rarest three) only for the winner
 
 

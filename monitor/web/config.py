@@ -23,6 +23,9 @@ class WebConfig:
     token: str | None = None  # required when host is not a loopback address
     health: Callable[[], Health] | None = None  # the service's check; `monitor web` has none
     metrics: Callable[[], tuple[bytes, str]] | None = None
+    # The service's delivery job, woken from the console's thread when a digest is requeued
+    # (Deliveries' Retry button) so it goes out at once; `monitor web` has none.
+    wake_delivery: Callable[[], object] | None = None
 
 
 def is_loopback(host: str) -> bool:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from monitor.cli.main import main
 from monitor.models import CycleSummary, FetchStatus, PollOutcome
-from monitor.service.service import summary_line
+from monitor.service.logs import summary_line
 from tests.ingest.test_poll import TWO
 from tests.support.feedserver import FeedServer, serve, status, with_etag
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 import pytest
 
 from monitor.errors import ConfigError
+from monitor.ingest import linking
 from monitor.ingest.feeds import load_feeds
-from monitor.ingest.linking import link_pending, link_stories
+from monitor.ingest.linking import link_pending, link_stories, linking_alongside
 from monitor.models import FeedState, Item, Settings
 from monitor.store import Store
 from monitor.story.linker import Decision, Linker, Report
@@ -219,3 +221,46 @@ def test_a_shorter_window_closes_stories_sooner(store: Store) -> None:
     link_pending(store, timedelta(hours=12), ByRegion)
     got = stories(store, ids)
     assert got["a"] != got["b"]
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (on the event loop, which the linking needs) until `condition` holds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
+def test_a_cycle_links_full_batches_while_it_stores_and_the_rest_at_its_end(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(linking, "BATCH", 3)
+
+    async def cycle() -> None:
+        async with linking_alongside(store, Settings(), ByRegion):
+            save(store, *(item(f"tw{n}", n, ("TW",)) for n in range(4)))
+            # One full batch is linked while the cycle goes on; one item waits for more.
+            await _until(lambda: store.pending_count() == 1)
+            assert len(store.item_stories(range(1, 5))) == 3
+            save(store, item("kp", 5, ("KP",)))
+        assert store.pending_count() == 0  # the rest, once the cycle's saves are done
+
+    asyncio.run(cycle())
+    ids = {s.item.guid: s.id for s in store.search(None, limit=10)}
+    got = stories(store, ids)
+    assert len({got[f"tw{n}"] for n in range(4)}) == 1 and got["kp"] != got["tw0"]
+
+
+def test_a_cycle_that_fails_leaves_its_last_items_queued(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(linking, "BATCH", 3)
+
+    async def cycle() -> None:
+        async with linking_alongside(store, Settings(), ByRegion):
+            save(store, item("a", 0, ("TW",)))
+            raise RuntimeError("the cycle was stopped")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(cycle())
+    assert store.pending_count() == 1  # not a full batch: the next cycle links it

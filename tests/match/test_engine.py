@@ -290,6 +290,19 @@ def test_aliases_of_several_words_or_odd_starts() -> None:
     ]
 
 
+def test_aliases_that_start_with_punctuation_are_keyed_by_a_word() -> None:
+    # Keyed by a word like any Latin alias. In the automaton for Han and Hangul keys, one key
+    # without them made that automaton run over every item, plain English included.
+    matcher = Matcher.compile([], aliases=["'s-Hertogenbosch", "(DPRK)", "北韓"])
+    assert not matcher._cjk_always
+    scan = matcher.scan("Fair in 's-Hertogenbosch", "(DPRK) 北韓")
+    assert scan.alias_hits == [
+        ("'s-hertogenbosch", 0, 8, 24),
+        ("(dprk)", 1, 0, 6),
+        ("北韩", 1, 7, 9),
+    ]
+
+
 def test_an_empty_matcher_matches_nothing() -> None:
     assert Matcher.compile([]).match(item("anything")) == []
 

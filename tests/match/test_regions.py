@@ -8,7 +8,6 @@ ambiguous name (Georgia the country and the US state, Jordan the country and the
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pycountry
@@ -245,31 +244,14 @@ def test_curated_cache_matches_its_yaml() -> None:
     assert not isinstance(from_cache, type(from_yaml))  # the cache was used, not the YAML
 
 
-def test_loading_is_fast_and_cached() -> None:
+def test_loading_is_cached_and_builds_the_whole_gazetteer() -> None:
+    # How long it takes is measured by benchmarks/match.py, not here: a timed test only
+    # measures how busy the machine is.
     regionfile._builtin_layers.cache_clear()
-    started = time.perf_counter()
-    layers = regionfile.load_layers()
-    fresh = regions._gazetteer(layers)
-    fresh.tag("builds the automaton", "")
-    elapsed = time.perf_counter() - started
-    print(f"built-in gazetteer loaded in {elapsed * 1000:.0f} ms")
-    assert elapsed < 1.0  # ~0.1 s on a quiet machine; the budget is 0.3 s
+    fresh = regions._gazetteer(regionfile.load_layers())
+    assert fresh.tag("Taiwan", "")
     assert load_gazetteer() is load_gazetteer()
     assert len(fresh.aliases) > 2000
-
-
-def test_tag_throughput(gaz: Gazetteer) -> None:
-    words = ["the", "minister", "said", "talks", "on", "security", "and", "trade", "resume"]
-    places = ["Taiwan", "Beijing", "North Korea", "Georgia", "U.S.", "Tokyo", "us"]
-    body = " ".join((words * 20)[:170])
-    items = [(f"{places[i % 7]} news {i}", f"{body} {places[(i + 3) % 7]}.") for i in range(3000)]
-    gaz.tag("warm", "up")
-    started = time.perf_counter()
-    for title, summary in items:
-        gaz.tag(title, summary)
-    rate = len(items) / (time.perf_counter() - started)
-    print(f"tag: {rate:,.0f} items/s of ~1 KB")
-    assert rate > 2000  # a floor for a loaded CI machine; ~30,000/s on a quiet one
 
 
 # --- scanning and resolving as separate steps (what the match engine uses) ---------------------

@@ -155,7 +155,9 @@ def test_sighup_reloads_at_once_and_a_broken_rule_keeps_the_old_set(
         error = service.wait_for("keeping the last good rules")
         assert "asia.yaml:" in error
         metrics = service.metrics()
-        assert metrics['monitor_reload_errors_total{config="rules"}'] == 1
+        # The first cycle, due at start, re-reads an edited rules/ too: on a loaded machine it
+        # can run after the edit and count the same broken file once more than SIGHUP does.
+        assert metrics['monitor_reload_errors_total{config="rules"}'] in (1, 2)
         assert metrics["monitor_rules"] == 1  # the old set is still in force
 
         asia.write_text(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from monitor.models import EntityTag, Item
-from monitor.story.linker import Linker, Report, report_of
-from monitor.story.profile import KIND_WEIGHT, evidence_of, kind
+from monitor.story.linker import Linker, Report, _bounded, report_of
+from monitor.story.profile import KIND_WEIGHT, Profile, evidence_of, kind
 from monitor.story.scoring import CANDIDATE_MAX, Scorer
 
 T0 = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
@@ -304,7 +305,7 @@ def test_a_key_many_stories_hold_finds_no_candidates() -> None:
     scorer = Scorer(linker._rarity, linker.open_stories())
     assert linker._candidates(ev, scorer) == []
     few = evidence_of(report(998, "Topic alpha3", hours=1, concepts=("korea-missiles",)))
-    assert [p.id for p in linker._candidates(few, scorer)] == [3]  # its rare word still does
+    assert [p.id for _, p in linker._candidates(few, scorer)] == [3]  # its rare word still does
 
 
 def test_stories_that_share_too_little_to_reach_a_join_are_not_scored() -> None:
@@ -316,9 +317,48 @@ def test_stories_that_share_too_little_to_reach_a_join_are_not_scored() -> None:
     launch = {**LAUNCH, "concepts": ("rule-1", *LAUNCH["concepts"])}
     ev = evidence_of(report(2, "Launch from Sunan, a story", hours=1, summary=summary, **launch))
     scorer = Scorer(linker._rarity, linker.open_stories())
-    assert [p.id for p in linker._candidates(ev, scorer)] == [1]
+    assert [p.id for _, p in linker._candidates(ev, scorer)] == [1]
     linker.add(5, report(5, "Ferry news", hours=-1))
     other = "ferry timetable changes harbour passengers weather delays ticket office"
     alone = evidence_of(report(3, "A ferry story", hours=1, summary=other, regions=("KR",)))
     # One word in ten can't reach a join: the first is still scored, to name the closest.
-    assert [p.id for p in linker._candidates(alone, scorer)] == [5]
+    assert [p.id for _, p in linker._candidates(alone, scorer)] == [5]
+
+
+def test_lengths_kept_exact_by_growing_are_not_measured_again_until_a_key_spreads() -> None:
+    linker = Linker()
+    background(linker)
+    linker.add(1, report(1, "Launch from Sunan 650 km", **LAUNCH))
+    story, rarity = linker._stories[1], linker._rarity
+    assert rarity.fresh(story, "") and rarity.fresh(story, "en")
+    # A copy brings no key new to any story: no rarity moves, the lengths stay exact.
+    linker.add(1, report(2, "Launch from Sunan 650 km", hours=1, **LAUNCH))
+    assert rarity.fresh(story, "") and rarity.fresh(story, "en")
+    # Another story takes its keys: they grow commoner, its kept lengths are stale...
+    linker.add(2, report(3, "Launch from Sunan 650 km toward the sea", hours=2, **LAUNCH))
+    assert not rarity.fresh(story, "en")
+    rarity.refresh(story, "en")  # ...until measured afresh
+    assert rarity.fresh(story, "") and rarity.fresh(story, "en")
+    scorer = Scorer(rarity, linker.open_stories())
+    assert scorer._story_norm(story, "en") == pytest.approx(_fresh_length(linker, 1, "en"))
+
+
+class _Fits:
+    """A scorer with set fits per story, counting what it is asked (pure logic)."""
+
+    def __init__(self, fits: dict[int, float]) -> None:
+        self.fits, self.asked = fits, []
+
+    def score(self, ev: object, story: Profile, explain: bool = True) -> tuple[float, list[str]]:
+        self.asked.append(story.id)
+        return self.fits[story.id], []
+
+
+def test_a_candidate_whose_bound_is_below_near_the_best_fit_so_far_is_not_scored() -> None:
+    stories = [Profile(n, T0, T0) for n in (1, 2, 3)]
+    fits = _Fits({1: 0.9, 2: 0.5, 3: 0.69})
+    # Bounds: 0.8 may still be near 0.9 (from 0.72), 0.7 may not, whatever its fit.
+    candidates = [(0.7, stories[2]), (1.0, stories[0]), (0.8, stories[1])]
+    ev = evidence_of(report(9, "Launch", **LAUNCH))
+    scored = _bounded(ev, cast(Scorer, fits), candidates)
+    assert fits.asked == [1, 2] and [(s, p.id) for s, p in scored] == [(0.9, 1), (0.5, 2)]

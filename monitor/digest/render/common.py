@@ -143,3 +143,11 @@ def report_label(report: StoryReport) -> str:
     """`Asia Wire (en)`: who reported, in which language."""
     lang = primary(report.lang)
     return f"{report.outlet_title} ({lang})" if lang else report.outlet_title
+
+
+def story_url(digest: Digest, entry: DigestEntry) -> str | None:
+    """`<web_url>/stories/<id>`: the entry's story in the console, when channels.yaml names
+    the console (`web_url`) and the entry stands for a stored story."""
+    if digest.web_url is None or entry.story is None or entry.story.id is None:
+        return None
+    return f"{digest.web_url.rstrip('/')}/stories/{entry.story.id}"

@@ -37,6 +37,7 @@ from monitor.digest.render.common import (
     sent_text,
     story_heading,
     story_reports,
+    story_url,
     terms_text,
     window_text,
 )
@@ -125,7 +126,7 @@ def _text(digest: Digest, groups: list[Group]) -> str:
     for group in groups:
         lines += [f"== {group.title} ({len(group.entries)}) ==", ""]
         for entry in group.entries:
-            lines += [*_entry_text(entry, digest.route.timezone), ""]
+            lines += [*_entry_text(entry, digest.route.timezone, story_url(digest, entry)), ""]
     if not digest.entries:
         lines += ["No new alerts.", ""]
     if digest.already:
@@ -148,12 +149,14 @@ def _intro(digest: Digest, groups: list[Group]) -> str:
     )
 
 
-def _entry_text(entry: DigestEntry, tz: str) -> list[str]:
+def _entry_text(entry: DigestEntry, tz: str, console: str | None) -> list[str]:
     item = entry.item
     lines = [f"[{entry.severity.upper()}] {_marker(entry)}{item.title}", f"  {_meta(entry, tz)}"]
     if item.summary:
         lines.append(f"  {item.summary}")
     lines.append(f"  {item.link or '(no link)'}")
+    if console:
+        lines.append(f"  Story in the console: {console}")
     if item.entities:
         lines.append(f"  Names: {entities_text(entry)}")
     if entry.rules:
@@ -197,7 +200,10 @@ def _html(digest: Digest, title: str, groups: list[Group]) -> str:
     for group in groups:
         heading = f"{escape(group.title)} ({len(group.entries)})"
         body.append(f'<h2 style="font-size:16px;margin:20px 0 8px">{heading}</h2>')
-        body += [_entry_html(entry, digest.route.timezone) for entry in group.entries]
+        body += [
+            _entry_html(entry, digest.route.timezone, story_url(digest, entry))
+            for entry in group.entries
+        ]
     if not digest.entries:
         body.append("<p>No new alerts.</p>")
     if digest.already:
@@ -223,7 +229,7 @@ def _sent_html(sent: SentBefore, digest: Digest) -> str:
     return f"[{severity}] {_link(entry.item.link, entry.item.title)}: {sent_text(sent, digest)}"
 
 
-def _entry_html(entry: DigestEntry, tz: str) -> str:
+def _entry_html(entry: DigestEntry, tz: str, console: str | None) -> str:
     item, colour = entry.item, COLOURS.get(entry.severity, COLOURS["medium"])
     badge = (
         f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px;'
@@ -237,6 +243,8 @@ def _entry_html(entry: DigestEntry, tz: str) -> str:
     ]
     if item.summary:
         parts.append(f'<div style="margin:4px 0">{escape(item.summary)}</div>')
+    if console:
+        parts.append(_small(f"Story in the console: {_link(console, 'all its reports')}"))
     if item.entities:
         parts.append(_small(f"Names: {escape(entities_text(entry))}"))
     if entry.rules:

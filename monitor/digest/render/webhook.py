@@ -29,6 +29,7 @@ from monitor.digest.render.common import (
     sent_text,
     story_heading,
     story_reports,
+    story_url,
 )
 from monitor.digest.storyview import DigestStory, StoryReport
 from monitor.models import Digest, DigestEntry, Rendered, SentBefore
@@ -89,18 +90,19 @@ def json_body(digest: Digest) -> dict[str, Any]:
         "subject": subject(digest),
         "created": iso(digest.created),
         "window": {"start": iso(digest.window_start), "end": iso(digest.window_end)},
-        "groups": [_group_json(g) for g in arrange(digest)],
+        "groups": [_group_json(g, digest) for g in arrange(digest)],
         "truncated": digest.truncated,
         "more": more_hint(digest),
         "already_sent": [_sent_json(s, digest) for s in digest.already],
     }
 
 
-def _group_json(group: Group) -> dict[str, Any]:
-    return {"key": group.key, "title": group.title, "items": [_item_json(e) for e in group.entries]}
+def _group_json(group: Group, digest: Digest) -> dict[str, Any]:
+    items = [_item_json(e, story_url(digest, e)) for e in group.entries]
+    return {"key": group.key, "title": group.title, "items": items}
 
 
-def _item_json(entry: DigestEntry) -> dict[str, Any]:
+def _item_json(entry: DigestEntry, console: str | None = None) -> dict[str, Any]:
     item = entry.item
     return {
         "id": entry.item_id,
@@ -120,16 +122,19 @@ def _item_json(entry: DigestEntry) -> dict[str, Any]:
             for r in entry.rules
         ],
         "also": [{"feed_title": t, "link": link} for t, link in entry.also],
-        "story": _story_json(entry),
+        "story": _story_json(entry, console),
     }
 
 
-def _story_json(entry: DigestEntry) -> dict[str, Any]:
+def _story_json(entry: DigestEntry, console: str | None) -> dict[str, Any]:
     """The stored story the entry stands for; an entry made without one (a story of its own)
-    gets one of its own item, with `id` null."""
+    gets one of its own item, with `id` null. `url` (its page in the console) only when
+    channels.yaml sets `web_url`: without it the body stays as it was."""
     story = entry.story or DigestStory(None, (_own_report(entry),))
     update = story.update
+    link = {"url": console} if console else {}
     return {
+        **link,
         "id": story.id,
         "outlets": list(story.outlets),
         "languages": list(story.languages),
@@ -191,7 +196,10 @@ def slack_body(digest: Digest) -> dict[str, Any]:
     reserved = 2 if digest.already else 1  # for the "already sent" and the "more" blocks
     for group in arrange(digest):
         section = [_section(f"*{slack_escape(group.title)}* ({len(group.entries)})")]
-        section += [_section(_entry_mrkdwn(e, digest.route.timezone)) for e in group.entries]
+        section += [
+            _section(_entry_mrkdwn(e, digest.route.timezone, story_url(digest, e)))
+            for e in group.entries
+        ]
         room = max(0, SLACK_MAX_BLOCKS - reserved - len(blocks))
         kept = section[:room]
         blocks += kept
@@ -233,7 +241,7 @@ def _slack_link(url: str | None, text: str) -> str:
     return f"<{slack_escape(safe)}|{label}> ({slack_escape(link_host(safe) or '')})"
 
 
-def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
+def _entry_mrkdwn(entry: DigestEntry, tz: str, console: str | None = None) -> str:
     item = entry.item
     severity = f"{_EMOJI.get(entry.severity, '')} *{entry.severity.upper()}*"
     meta = [entry.feed_title, local_time(item.published, tz), ", ".join(item.regions)]
@@ -257,6 +265,8 @@ def _entry_mrkdwn(entry: DigestEntry, tz: str) -> str:
     elif entry.also and entry.story is None:
         others = ", ".join(_slack_link(link, t) for t, link in entry.also)
         lines.append(f"_Also reported by:_ {others}")
+    if console:
+        lines.append(f"<{slack_escape(console)}|Story in the console>")
     return "\n".join(lines)
 
 
