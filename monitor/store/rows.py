@@ -11,7 +11,7 @@ import json
 import operator
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,9 @@ def _to_sql(value: object) -> object:
     if isinstance(value, datetime):
         return _ts(value)
     if isinstance(value, tuple) and value and isinstance(value[0], EntityTag):  # entities
-        return json.dumps([asdict(tag) for tag in value], ensure_ascii=False)
+        # as_json, not dataclasses.asdict: the same dict, without its deep copy (~9% of a
+        # worker's time with rules went to asdict)
+        return json.dumps([tag.as_json() for tag in value], ensure_ascii=False)
     if isinstance(value, tuple):  # regions
         return json.dumps(list(value))
     return int(value) if isinstance(value, bool) else value
