@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterator
 from email.utils import getaddresses, parseaddr
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -99,15 +99,21 @@ def as_host(value: Any) -> str:
     return host
 
 
-def as_url(value: Any) -> str:
-    url = as_text("url", value)
+def _http_url(key: str, url: str, example: str) -> SplitResult:
+    """The parts of `url`, which must be an absolute http(s) URL with a host and a usable port."""
     try:
         parts = urlsplit(url)
         port_ok = parts.port != 0
     except ValueError:
         port_ok = False
     if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"'url' must be an absolute http(s) URL, got {url!r}", "e.g. https://...")
+        raise Invalid(f"'{key}' must be an absolute http(s) URL, got {url!r}", example)
+    return parts
+
+
+def as_url(value: Any) -> str:
+    url = as_text("url", value)
+    parts = _http_url("url", url, "e.g. https://...")
     if parts.username is not None:
         hint = "remove them; webhooks are authenticated by signature: use secret_env"
         raise Invalid("the webhook 'url' carries credentials (user@)", hint)
@@ -120,13 +126,7 @@ def as_web_url(value: Any) -> str:
     or fragment (the path is added after it)."""
     url = as_text("web_url", value).strip()
     example = "e.g. web_url: https://monitor.example.org/"
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port != 0
-    except ValueError:
-        port_ok = False
-    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"'web_url' must be an absolute http(s) URL, got {url!r}", example)
+    parts = _http_url("web_url", url, example)
     if parts.query or parts.fragment or "?" in url or "#" in url or re.search(r"\s", url):
         raise Invalid(
             f"'web_url' must be a plain address (no query, fragment or spaces), got {url!r}",
