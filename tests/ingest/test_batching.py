@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,12 +53,6 @@ def state(feed_id: str, etag: str = '"v1"') -> FeedState:
 
 def save(feed_id: str, *guids: str) -> FeedSave:
     return FeedSave(feed_id, [item(feed_id, g) for g in guids], state(feed_id))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "monitor.db") as db:
-        yield db
 
 
 def fail_bad_feed(store: Store) -> None:

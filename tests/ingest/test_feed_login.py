@@ -5,7 +5,6 @@ variables, and the fetcher sends that login to the feed's own origin only."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,12 +34,6 @@ def needs_login(body: bytes) -> Route:
             exchange.send(401, b"", {"WWW-Authenticate": 'Basic realm="feeds"'})
 
     return route
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
 
 
 @pytest.fixture

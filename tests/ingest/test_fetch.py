@@ -11,7 +11,6 @@ import hashlib
 import random
 import socket
 import tracemalloc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -50,12 +49,6 @@ HTML = b"<!doctype html><html><head><title>News</title></head><body>Not a feed</
 
 CAP = 64 * 1024
 FAST = Settings(connect_timeout=1.0, read_timeout=0.3, total_timeout=1.0, max_body_bytes=CAP)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
 
 
 async def fetch(url: str, state: FeedState | None = None, settings: Settings = FAST) -> FetchResult:

@@ -7,7 +7,6 @@ item these feeds serve (their titles all say "Taiwan Strait").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -36,18 +35,6 @@ def feed_xml(*entries: tuple[str, datetime]) -> bytes:
         for guid, when in entries
     )
     return f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "monitor.db") as db:
-        yield db
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.hostpool import HostPool
@@ -17,12 +14,6 @@ RSS = (
     b"<item><title>Coast guard patrol</title><guid>1</guid></item></channel></rss>\n"
 )
 FAST = Settings(connect_timeout=1.0, read_timeout=1.0, total_timeout=2.0)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
 
 
 # --- with a real server -------------------------------------------------------------------

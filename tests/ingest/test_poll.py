@@ -45,12 +45,6 @@ TWO = rss(("a1", "PLA drills near the Taiwan Strait"), ("a2", "北朝鮮がミ�
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "state" / "monitor.db") as db:
         yield db

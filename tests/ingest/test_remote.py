@@ -25,18 +25,6 @@ SETTINGS = Settings(connect_timeout=2, read_timeout=2, total_timeout=4)
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "monitor.db") as db:
-        yield db
-
-
-@pytest.fixture
 def parser() -> Iterator[Parser]:
     kept = Parser(2)  # kept across cycles, as the service keeps it
     yield kept

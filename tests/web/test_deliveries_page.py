@@ -69,14 +69,21 @@ def status(world: World, digest_id: str) -> str:
     return frozen.status
 
 
+def dead_digest(world: World, smtp: SmtpCatcher, reply: str, stage: str) -> str:
+    """A digest of one matched item whose send the SMTP server refused for good (`reply` at
+    `stage`): the real freeze and send path leaves it dead or, for a retryable reply, not sent."""
+    channels = world.channels(email_channels(smtp.port))
+    world.add("a", TITLE, ["strait"])
+    digest_id = world.freeze(channels)
+    assert digest_id is not None
+    smtp.fail_next(reply, stage=stage)
+    assert send(world, channels) == [False]
+    return digest_id
+
+
 def test_a_dead_digest_is_retried_from_the_page_then_sent(world: World) -> None:
     with SmtpCatcher() as smtp:
-        channels = world.channels(email_channels(smtp.port))
-        world.add("a", TITLE, ["strait"])
-        digest_id = world.freeze(channels)
-        assert digest_id is not None
-        smtp.fail_next("550 5.7.1 relaying denied", stage="RCPT")
-        assert send(world, channels) == [False]
+        digest_id = dead_digest(world, smtp, "550 5.7.1 relaying denied", "RCPT")
         assert status(world, digest_id) == "dead"
         with console_of(world) as client:
             row = digest_row(client.get("/deliveries").text, digest_id)
@@ -122,12 +129,7 @@ def test_a_dead_digest_is_retried_from_the_page_then_sent(world: World) -> None:
 
 def test_a_running_service_sends_a_digest_retried_on_its_console(world: World) -> None:
     with SmtpCatcher() as smtp:
-        channels = world.channels(email_channels(smtp.port))
-        world.add("a", TITLE, ["strait"])
-        digest_id = world.freeze(channels)
-        assert digest_id is not None
-        smtp.fail_next("550 5.1.1 no such mailbox", stage="RCPT")
-        assert send(world, channels) == [False]
+        digest_id = dead_digest(world, smtp, "550 5.1.1 no such mailbox", "RCPT")
         assert status(world, digest_id) == "dead"
         # A tick of a minute: the digest can only leave within the wait because the retry
         # wakes the delivery job.
@@ -233,12 +235,7 @@ def test_a_digest_page_lists_its_items_and_text(world: World) -> None:
 
 def test_retry_wakes_the_services_delivery_job(world: World) -> None:
     with SmtpCatcher() as smtp:
-        channels = world.channels(email_channels(smtp.port))
-        world.add("a", TITLE, ["strait"])
-        digest_id = world.freeze(channels)
-        assert digest_id is not None
-        smtp.fail_next("554 5.7.1 rejected", stage="DATA")
-        assert send(world, channels) == [False]
+        digest_id = dead_digest(world, smtp, "554 5.7.1 rejected", "DATA")
     woken: list[bool] = []
     config = WebConfig(
         db_path=world.db, rules_dir=world.rules_dir, wake_delivery=lambda: woken.append(True)
