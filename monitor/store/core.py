@@ -38,12 +38,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store.errorhints import _hint, _is_environmental
 from monitor.store.filters import search_plan
+from monitor.store.pg import Conn, PgDatabase, is_url, redacted
 from monitor.store.rows import (
     _state,
     _stored,
@@ -56,7 +59,7 @@ from monitor.store.stories import StoryStore
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another one before giving up
 
 
-def _rolled_back(conn: sqlite3.Connection, exc: Exception) -> Exception:
+def _rolled_back(conn: Conn, exc: Exception) -> Exception:
     conn.execute("ROLLBACK TO feed")
     return exc
 
@@ -65,8 +68,14 @@ class Store(StoryStore):
     """The monitor database. One connection, shared safely by the threads of one process."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
-        self.path = Path(path)
         self._lock = threading.RLock()
+        self._pg: PgDatabase | None = None
+        if is_url(path):
+            # `path` stays the name users gave (without its password), for messages.
+            self.path: Path | str = redacted(str(path))
+            self._open_pg(str(path))
+            return
+        self.path = Path(path)
         with self._guard("cannot open the database"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
@@ -74,6 +83,25 @@ class Store(StoryStore):
         with self._guard("cannot prepare the database"):
             self._configure(busy_timeout)
             self._migrate()
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return "sqlite" if self._pg is None else "postgresql"
+
+    def _open_pg(self, url: str) -> None:
+        from monitor.store.schema_pg import MIGRATIONS_PG, applied, migrate
+
+        with self._guard("cannot open the database"):
+            self._pg = PgDatabase(url)
+        with self._guard("cannot prepare the database"), self._pg.pool.connection() as raw:
+            unknown = [n for n in applied(raw) if n not in {m for m, _ in MIGRATIONS_PG}]
+            if unknown:
+                raise StoreError(
+                    f"{self.path} was written by a newer monitor (migration {unknown[0]})",
+                    hint="upgrade monitor, or point --db (or MONITOR_DB) at another database",
+                )
+            migrate(raw)
 
     def _configure(self, busy_timeout: float) -> None:
         # Turning a new file to WAL needs an exclusive lock, for which SQLite does not wait
@@ -106,7 +134,10 @@ class Store(StoryStore):
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._pg is not None:
+                self._pg.close()
+            else:
+                self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -120,14 +151,19 @@ class Store(StoryStore):
     def _guard(self, action: str) -> Iterator[None]:
         try:
             yield
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, PoolTimeout, psycopg.OperationalError) as exc:
             if not _is_environmental(exc):
                 raise
             raise StoreError(f"{action} {self.path}: {exc}", hint=_hint(exc)) from exc
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock up front (see the module docstring)."""
+    def _write(self) -> Iterator[Conn]:
+        """One write transaction, taking the write lock up front (see the module docstring;
+        on PostgreSQL, `pg.WRITE_LOCK`)."""
+        if self._pg is not None:
+            with self._pg.transaction() as pg:
+                yield pg
+            return
         with self._lock:
             conn = self._db.conn
             conn.execute("BEGIN IMMEDIATE")
@@ -139,6 +175,9 @@ class Store(StoryStore):
                 raise
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self._pg is not None:
+            with self._guard("cannot read"):
+                return self._pg.rows(sql, params)
         with self._lock, self._guard("cannot read"):
             cursor = self._db.conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
@@ -197,7 +236,7 @@ class Store(StoryStore):
                 conn.execute("SAVEPOINT feed")
                 try:
                     results.append(save_feed(conn, save))
-                except (sqlite3.Error, OSError) as exc:
+                except (sqlite3.Error, psycopg.Error, OSError) as exc:
                     if _is_environmental(exc):
                         raise  # the file, not the feed: the whole batch fails
                     results.append(_rolled_back(conn, exc))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
+from psycopg_pool import PoolTimeout
+
 # --- errors ------------------------------------------------------------------------------
 
 _HINTS = (
@@ -22,7 +25,15 @@ _HINTS = (
 )
 
 
+_PG_HINT = (
+    "check that the PostgreSQL server in --db (or MONITOR_DB) is running and reachable,"
+    " and that the user, password and database in the URL are right"
+)
+
+
 def _hint(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.Error | PoolTimeout):
+        return _PG_HINT
     text = str(exc).lower()
     for needle, hint in _HINTS:
         if needle in text:
@@ -32,7 +43,7 @@ def _hint(exc: BaseException) -> str:
 
 def _is_environmental(exc: BaseException) -> bool:
     """Whether an error comes from the file or the system rather than from a bug here."""
-    return isinstance(exc, OSError) or type(exc) in (
+    return isinstance(exc, OSError | PoolTimeout | psycopg.OperationalError) or type(exc) in (
         sqlite3.OperationalError,
         sqlite3.DatabaseError,
     )

@@ -12,7 +12,6 @@ index); the Python part (`prepare`) can run in the parse workers.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from monitor.match.rule import Match
 from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoreResult
+from monitor.store.pg import Conn
 from monitor.store.rows import (
     _EDITABLE,
     _INDEX_ITEM,
@@ -83,11 +83,11 @@ _COUNT_HISTORY = """SELECT count(*) FROM json_each(?) AS pair JOIN matches
     AND matches.rule_id = json_extract(pair.value, '$[1]') WHERE matches.history = 1"""
 
 
-def put_state(conn: sqlite3.Connection, state: FeedState) -> None:
+def put_state(conn: Conn, state: FeedState) -> None:
     conn.execute(_PUT_STATE, _row(state, _STATE_COLUMNS))
 
 
-def save_feed(conn: sqlite3.Connection, save: FeedSave) -> StoreResult:
+def save_feed(conn: Conn, save: FeedSave) -> StoreResult:
     """Store one feed's poll on `conn`, inside the caller's transaction (see `save_items`)."""
     save.check()
     if not save.items:
@@ -131,7 +131,7 @@ def _is_old(item: Item, history_before: datetime | None) -> bool:
 
 
 def _put_matches(
-    conn: sqlite3.Connection,
+    conn: Conn,
     stored: Sequence[tuple[int, Item]],
     found: Sequence[Sequence[Match | MatchRow]],
     history_before: datetime | None,
@@ -158,7 +158,7 @@ def _put_matches(
     return len(rows), int(history)
 
 
-def _known(conn: sqlite3.Connection, feed_id: str, guids: list[str]) -> dict[str, tuple[int, str]]:
+def _known(conn: Conn, feed_id: str, guids: list[str]) -> dict[str, tuple[int, str]]:
     """Id and content hash of those of `guids` the feed already has, by guid."""
     rows = conn.execute(
         "SELECT guid, id, content_hash FROM items WHERE feed_id = ?"
@@ -180,9 +180,7 @@ class _Ready:
         return found[1] if found is not None and found[0] is item else prepare(item)
 
 
-def _insert(
-    conn: sqlite3.Connection, items: Sequence[Item], ready: _Ready
-) -> list[tuple[int, Item]]:
+def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:
     """Insert with ids chosen here, as SQLite would (the largest one + 1: the write lock is
     ours), so that one `executemany` does all the rows and still tells the index their ids."""
     if not items:
@@ -193,7 +191,7 @@ def _insert(
     return stored
 
 
-def _update(conn: sqlite3.Connection, items: Sequence[tuple[int, Item]]) -> None:
+def _update(conn: Conn, items: Sequence[tuple[int, Item]]) -> None:
     if not items:
         return
     now = _ts(datetime.now(UTC))
@@ -201,6 +199,6 @@ def _update(conn: sqlite3.Connection, items: Sequence[tuple[int, Item]]) -> None
     conn.executemany("DELETE FROM items_fts WHERE rowid = ?", [(id_,) for id_, _ in items])
 
 
-def _index(conn: sqlite3.Connection, items: Sequence[tuple[int, Item]], ready: _Ready) -> None:
+def _index(conn: Conn, items: Sequence[tuple[int, Item]], ready: _Ready) -> None:
     rows = [(id_, *ready(i)[1:]) for id_, i in items]
     conn.executemany(_INDEX_ITEM, rows)

@@ -13,7 +13,6 @@ from the caller (the linker must name a story before the store has made it) and
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.models import StoredItem, StoryRow
+from monitor.store.pg import Conn
 from monitor.store.rows import _new_id, _stored, _ts
 from monitor.store.storyrows import LINKABLE, aggregate, linkable
 
@@ -80,7 +80,7 @@ class StoryStore:
     if TYPE_CHECKING:
 
         def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Conn]: ...
         def _guard(self, action: str) -> AbstractContextManager[None]: ...
 
     # --- reading ----------------------------------------------------------------------------
@@ -263,9 +263,7 @@ class StoryStore:
             aggregate(conn, touched)
         return made
 
-    def _home(
-        self, conn: sqlite3.Connection, story: int, made: dict[int, int], now: str | None
-    ) -> int:
+    def _home(self, conn: Conn, story: int, made: dict[int, int], now: str | None) -> int:
         """The real story a decision names, made if it is new (or gone)."""
         if story < 0:
             made[story] = _new_story(conn, now)
@@ -333,7 +331,7 @@ class StoryStore:
         return int(moved)
 
 
-def _new_story(conn: sqlite3.Connection, now: str | None) -> int:
+def _new_story(conn: Conn, now: str | None) -> int:
     # The times are placeholders until `aggregate` sets them from the members.
     return _new_id(
         conn.execute(
@@ -343,7 +341,7 @@ def _new_story(conn: sqlite3.Connection, now: str | None) -> int:
     )
 
 
-def _drop_if_empty(conn: sqlite3.Connection, story: int) -> None:
+def _drop_if_empty(conn: Conn, story: int) -> None:
     conn.execute(
         "DELETE FROM stories WHERE id = ? AND NOT EXISTS"
         " (SELECT 1 FROM story_links WHERE story_id = ?)",

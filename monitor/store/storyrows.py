@@ -11,12 +11,12 @@ and entities most named first (ties by name), the headline the first report.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.models import EntityTag, Item, StoredItem
+from monitor.store.pg import Conn
 
 # What the linker reads of an item (`report_of`): everything but the HTML and the author.
 LINKABLE = (
@@ -76,7 +76,7 @@ def _most_named(counts: dict[str, int]) -> str:
     return _encode(sorted(counts, key=lambda name: (-counts[name], name)))
 
 
-def aggregate(conn: sqlite3.Connection, stories: Iterable[int]) -> None:
+def aggregate(conn: Conn, stories: Iterable[int]) -> None:
     """Recompute the aggregates of these stories from their members (in `conn`'s transaction)."""
     ids = json.dumps(sorted(set(stories)))
     members: dict[int, list[tuple[int, str, str | None, str]]] = {}

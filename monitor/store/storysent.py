@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from sqlite3 import Connection
 
 from monitor.store.core import Store
+from monitor.store.pg import Conn
 from monitor.store.rows import _ts
 
 COVERED = 3  # deliveries.shown: its story already went to the route (see the docstring)
@@ -37,7 +37,7 @@ class SentStory:
 
 
 def put_sent(
-    conn: Connection, route_id: str, digest_id: str, stories: Sequence[SentStory], now: datetime
+    conn: Conn, route_id: str, digest_id: str, stories: Sequence[SentStory], now: datetime
 ) -> None:
     """Record (or move forward) what `route_id` was sent of these stories, inside the
     caller's transaction."""
