@@ -53,6 +53,7 @@ from monitor.demo.demo import run_demo
 from monitor.match.ruleset import load_ruleset
 from monitor.models import FeedState, Item, Rendered, StoredItem
 from monitor.store import Store
+from monitor.store.location import DbLocation
 from monitor.store.outbox import Claims, Outbox
 from monitor.store.saving import FeedSave
 from monitor.store.stories import NewLink
@@ -270,7 +271,7 @@ def verdict(status: int, cpu: float, target: float) -> str:
 
 
 def table(built: Built, runs: int) -> None:
-    config = WebConfig(db_path=built.db, rules_dir=built.rules)
+    config = WebConfig(db=DbLocation(built.db), rules_dir=built.rules)
     with TestClient(
         create_app(config), base_url="http://127.0.0.1", raise_server_exceptions=False
     ) as client:
@@ -323,7 +324,7 @@ def _inline(path: str, app: ASGIApp) -> None:
 
 def profile(built: Built, path: str) -> None:
     _inline_endpoints()
-    app = create_app(WebConfig(db_path=built.db, rules_dir=built.rules))
+    app = create_app(WebConfig(db=DbLocation(built.db), rules_dir=built.rules))
     _inline(path, app)  # once to warm up (templates compiled, rules loaded)
     profiler = cProfile.Profile()
     profiler.runcall(_inline, path, app)

@@ -41,6 +41,9 @@ class Settings:
     alert_max_age: timedelta = timedelta(days=2)
     # A new report may join a story whose last report is at most this much older or newer.
     story_window: timedelta = timedelta(hours=48)
+    # How long an instance's claim on a feed lasts unless renewed: a feed held by an instance
+    # that died is taken by another after this (store.cluster).
+    lease: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ class CycleSummary:
     elapsed: float
     # Feeds left out because they are backing off after errors: (feed id, when they are due).
     backing_off: tuple[tuple[str, datetime | None], ...] = ()
+    # Due feeds left out because another instance holds them now: (feed id, instance id).
+    held: tuple[tuple[str, str], ...] = ()
 
     def count(self, status: FetchStatus) -> int:
         return sum(1 for o in self.outcomes if o.status is status)

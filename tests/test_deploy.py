@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import jsonschema
@@ -33,10 +34,12 @@ from ruamel.yaml import YAML
 
 from monitor.cli.main import main
 from monitor.digest.channels import load_channels
+from monitor.store.cluster import ENV_INSTANCE
 from monitor.web.config import TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCALE_FILE = ROOT / "docker-compose.scale.yml"
 CHANNELS_FILE = ROOT / "deploy" / "channels.compose.yaml"
 UNIT_FILE = ROOT / "deploy" / "monitor.service"
 # What the service needs inside the container: WORKDIR and the defaults relative to it.
@@ -249,6 +252,141 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
     assert not any(":1025" in p for p in service("mailpit")["ports"]), "SMTP stays internal"
 
 
+# --- docker-compose.scale.yml -----------------------------------------------------------------
+# Three instances of the service above on one PostgreSQL: each must run exactly as the single
+# service does, reach the database the postgres service creates, and be told apart.
+
+INSTANCES = ("monitor-1", "monitor-2", "monitor-3")
+
+
+@cache
+def scale() -> dict[str, Any]:
+    doc = load_yaml(SCALE_FILE)  # YAML merge keys (<<) resolved: what compose sees
+    assert isinstance(doc, dict), "docker-compose.scale.yml must be a mapping"
+    return doc
+
+
+def scale_service(name: str) -> dict[str, Any]:
+    services = scale()["services"]
+    assert name in services, f"docker-compose.scale.yml has no service {name!r}"
+    return dict(services[name])
+
+
+def scale_compose_config(
+    tmp_path: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str] | None:
+    """`docker compose -f docker-compose.scale.yml config` with `env` as .env, or None
+    without the compose plugin."""
+    docker = shutil.which("docker")
+    version = docker and subprocess.run([docker, "compose", "version"], capture_output=True)
+    if not docker or not version or version.returncode != 0:
+        return None
+    for name in ("docker-compose.scale.yml", "Dockerfile", "rules", "deploy"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    command = [docker, "compose", "--project-directory", str(tmp_path)]
+    command += ["-f", str(tmp_path / "docker-compose.scale.yml"), "config", "--quiet"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_scale_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(scale())]
+    assert not problems, problems
+    assert set(scale()["services"]) == {*INSTANCES, "postgres", "mailpit"}
+    filled = {**env_example(), TOKEN_ENV: "t" * 24, "POSTGRES_PASSWORD": "p" * 16}
+    (tmp_path / "filled").mkdir()
+    result = scale_compose_config(tmp_path / "filled", filled)
+    if result is not None:
+        assert result.returncode == 0, result.stderr
+        # Without a token, compose refuses to start and says which variable is missing.
+        (tmp_path / "empty").mkdir()
+        refused = scale_compose_config(tmp_path / "empty", {**filled, TOKEN_ENV: ""})
+        assert refused is not None and refused.returncode != 0
+        assert TOKEN_ENV in refused.stderr
+
+
+def test_scale_instances_run_as_the_single_service_does() -> None:
+    single = service("monitor")
+    single_mounts = [v for v in single["volumes"] if not v.startswith("state:")]
+    names = set()
+    for name in INSTANCES:
+        instance = scale_service(name)
+        for key in ("build", "restart", "init", "stop_grace_period", "env_file", "healthcheck"):
+            assert instance[key] == single[key], f"{name}: {key} differs from docker-compose.yml"
+        # rules/ and the example channels as the single service mounts them; no SQLite file.
+        assert instance["volumes"] == single_mounts, name
+        names.add(instance["environment"][ENV_INSTANCE])
+    assert names == set(INSTANCES), "each instance needs its own MONITOR_INSTANCE"
+    assert ENV_INSTANCE == "MONITOR_INSTANCE"
+
+
+def test_scale_instances_share_the_database_the_postgres_service_creates() -> None:
+    postgres = scale_service("postgres")
+    created = postgres["environment"]
+    assert str(postgres["image"]).startswith("postgres:")
+    assert "ports" not in postgres, "the database stays on the compose network"
+    [data] = postgres["volumes"]
+    assert data.split(":")[0] in scale()["volumes"], "the database lives in a named volume"
+    db_option = cli_option("--db")
+    assert db_option.envvar == "MONITOR_DB"
+    for name in INSTANCES:
+        environment = scale_service(name)["environment"]
+        url = urlsplit(environment["MONITOR_DB"])
+        assert db_option.type.convert(environment["MONITOR_DB"], None, None).is_postgres
+        assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+        assert str(url.port) in [str(p) for p in postgres["expose"]]
+        assert (url.username, url.path) == (created["POSTGRES_USER"], "/" + created["POSTGRES_DB"])
+        assert url.password is None, "the password comes from PGPASSWORD, never the URL"
+        assert environment["PGPASSWORD"] == created["POSTGRES_PASSWORD"]
+        # Both secrets from .env, and compose refuses to start without them.
+        assert created["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+        assert environment[TOKEN_ENV].startswith(f"${{{TOKEN_ENV}:?")
+        depends = scale_service(name)["depends_on"]
+        assert depends["postgres"] == {"condition": "service_healthy"}
+    healthcheck = postgres["healthcheck"]["test"]
+    assert healthcheck[:2] == ["CMD", "pg_isready"]
+    assert f"--username={created['POSTGRES_USER']}" in healthcheck
+    assert f"--dbname={created['POSTGRES_DB']}" in healthcheck
+
+
+def test_scale_publishes_each_console_on_its_own_loopback_port() -> None:
+    port = cli_option("--health-port").default
+    host_ports = []
+    for name in INSTANCES:
+        [published] = scale_service(name)["ports"]
+        address, host_port, container_port = published.split(":")
+        assert (address, container_port) == ("127.0.0.1", str(port)), published
+        host_ports.append(host_port)
+    assert len(set(host_ports)) == len(INSTANCES)
+    assert scale_service("mailpit")["ports"] == ["127.0.0.1:8025:8025"]
+    assert scale_service("mailpit")["image"] == service("mailpit")["image"]
+    assert scale_service("mailpit")["healthcheck"]["test"] == ["CMD", "/mailpit", "readyz"]
+    assert all("healthcheck" in svc for svc in scale()["services"].values())
+
+
+def test_scale_readme_section_names_what_the_file_has() -> None:
+    """The README's commands for the scale file name its services, and its ports are the
+    published ones."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## When one machine is not enough\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [c for c in block.splitlines() if c.startswith("docker compose")]
+    assert commands and all(c.startswith(f"docker compose -f {SCALE_FILE.name} ") for c in commands)
+    services = set(scale()["services"])
+    for command in commands:
+        words = shlex.split(command.split("#", 1)[0])
+        if words[3] in {"exec", "stop", "logs"}:
+            named = [w for w in words[4:] if not w.startswith("-")]
+            assert named and named[0] in services, command
+            if words[3] != "exec":
+                assert set(named) <= services, command
+    flowing = " ".join(section.split())
+    for name in INSTANCES:
+        host_port = scale_service(name)["ports"][0].split(":")[1]
+        assert re.search(rf"`{name}` on (port )?{host_port}\b", flowing), name
+
+
 # --- Dockerfile -------------------------------------------------------------------------------
 
 
@@ -346,11 +484,16 @@ def test_healthcheck_command_exits_as_docker_expects(
 # --- .env.example -----------------------------------------------------------------------------
 
 
+def interpolated(path: Path) -> set[str]:
+    """The variables a compose file takes from .env or the shell (`${NAME}`, `$NAME`)."""
+    return set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", path.read_text(encoding="utf-8")))
+
+
 def referenced_variables() -> set[str]:
-    """Variables that the compose file interpolates or sets, and that the example channels
-    file names (commented-out receivers too: uncommenting one must not need a new variable)."""
-    text = COMPOSE_FILE.read_text(encoding="utf-8")
-    names = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
+    """Variables that the compose files interpolate or docker-compose.yml sets, and that the
+    example channels file names (commented-out receivers too: uncommenting one must not need
+    a new variable). The scale file's `environment:` values are its own, not .env's."""
+    names = interpolated(COMPOSE_FILE) | interpolated(SCALE_FILE)
     for svc in compose()["services"].values():
         environment = svc.get("environment", {})
         names |= set(environment if isinstance(environment, dict) else [])

@@ -22,6 +22,8 @@ MAX_LINES = 400
 WALLS = {
     "sqlite3": ("monitor/store/",),
     "sqlite_utils": ("monitor/store/",),
+    "psycopg": ("monitor/store/",),  # PostgreSQL, like SQLite, is spoken by the store alone
+    "psycopg_pool": ("monitor/store/",),
     "httpx": ("monitor/ingest/fetch.py", "monitor/deliver/"),  # requests in, webhooks out
     "smtplib": ("monitor/deliver/",),
     "aiosmtplib": ("monitor/deliver/",),

@@ -1,4 +1,5 @@
-"""Pieces shared by the command modules: paths from the global options, store opening.
+"""Pieces shared by the command modules: paths from the global options (the database as a
+file or a PostgreSQL URL), store opening.
 
 The command modules are imported to list them in `monitor --help`, so at their top they import
 only click and light modules; the database, the network, YAML and the matching engine are
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from monitor.store.location import DbLocation, url_problem
 from monitor.yamlfile.duration import parse_duration
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Paths:
     rules: Path
-    db: Path
+    db: DbLocation  # a SQLite file or a PostgreSQL URL; prints without its password
 
     @property
     def feeds(self) -> Path:
@@ -34,6 +36,47 @@ class Paths:
 
 
 pass_paths = click.make_pass_decorator(Paths)
+
+
+class DbLocationType(click.ParamType[DbLocation, object]):
+    """`--db`: a file path keeps SQLite, a `postgresql://` (or `postgres://`) URL selects
+    PostgreSQL. Anything else that looks like a URL is refused here, before it could become
+    a file named `mysql:/...` in the working directory."""
+
+    name = "PATH|URL"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> DbLocation:
+        if isinstance(value, DbLocation):
+            return value
+        text = str(value).strip()
+        if not text:
+            self.fail("give a SQLite file path or a postgresql:// URL", param, ctx)
+        location = DbLocation.parse(text)
+        if location.is_postgres:
+            problem = url_problem(text)
+            if problem is not None:
+                self.fail(
+                    f"not a PostgreSQL URL: {problem}; write postgresql://user@host:port/name",
+                    param,
+                    ctx,
+                )
+            return location
+        if "://" in text:
+            scheme = text.split("://", 1)[0]
+            self.fail(
+                f"{scheme}:// is not a database monitor speaks: "
+                "give a SQLite file path or a postgresql:// URL",
+                param,
+                ctx,
+            )
+        if location.file is not None and location.file.is_dir():
+            self.fail(f"{text} is a folder: give the database file inside it", param, ctx)
+        return location
+
+
+DB_LOCATION = DbLocationType()
 
 
 def utcnow() -> datetime:
@@ -45,7 +88,7 @@ def utcnow() -> datetime:
 def open_store(paths: Paths) -> Iterator[Store]:
     from monitor.store import Store
 
-    store = Store(paths.db)
+    store = Store(paths.db.target)
     try:
         yield store
     finally:

@@ -7,6 +7,7 @@ exits 1; nothing here knows SQL, HTTP or YAML details.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ import click
 # of those). A new command group: its own module under cli/ written that way, imported here,
 # and one `main.add_command(...)` line at the bottom.
 from monitor.cli import report
-from monitor.cli.common import Paths, open_store, pass_paths, utcnow
+from monitor.cli.common import DB_LOCATION, Paths, open_store, pass_paths, utcnow
 from monitor.cli.digest import digest
 from monitor.cli.feeds import feeds
 from monitor.cli.items import items
@@ -30,7 +31,8 @@ from monitor.cli.run import route_schedules, run, schedule_lines, schedules_json
 from monitor.cli.stories import stories
 from monitor.cli.web import web
 from monitor.errors import MonitorError
-from monitor.service.logs import FORMATS, setup_logging
+from monitor.service.logs import FORMATS, REDACTOR, setup_logging
+from monitor.store.location import DbLocation, url_secrets
 
 if TYPE_CHECKING:
     from monitor.models import PollOutcome
@@ -59,12 +61,13 @@ class MonitorGroup(click.Group):
 )
 @click.option(
     "--db",
-    "db_path",
+    "db",
     envvar="MONITOR_DB",
     default="state/monitor.db",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite database the service writes. Env: MONITOR_DB.",
+    type=DB_LOCATION,
+    help="The database: a SQLite file, or a postgresql://user@host/name URL (password from "
+    "PGPASSWORD or ~/.pgpass, not the URL). Env: MONITOR_DB.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 @click.option(
@@ -78,16 +81,20 @@ class MonitorGroup(click.Group):
 @click.version_option(package_name="monitor")
 @click.pass_context
 def main(
-    ctx: click.Context, rules_dir: Path, db_path: Path, verbose: bool, log_format: str
+    ctx: click.Context, rules_dir: Path, db: DbLocation, verbose: bool, log_format: str
 ) -> None:
     """monitor: news alerts for people who must not miss a development in a crisis."""
     if ctx.invoked_subcommand == "run" and not ctx.resilient_parsing:  # .env may set options
-        given = {"rules_dir": rules_dir, "db_path": db_path, "log_format": log_format}
+        given = {"rules_dir": rules_dir, "db": db, "log_format": log_format}
         got = with_env_file(ctx, given)
-        rules_dir, db_path, log_format = got["rules_dir"], got["db_path"], got["log_format"]
+        rules_dir, db, log_format = got["rules_dir"], got["db"], got["log_format"]
     # Secrets named in channels.yaml are redacted from every log line of every command.
     setup_logging(verbose=verbose, fmt=log_format, channels_file=rules_dir / "channels.yaml")
-    ctx.obj = Paths(rules=rules_dir, db=db_path)
+    # And the database's password (in its URL, or PGPASSWORD), should a message quote it.
+    if db.is_postgres:
+        password = [*url_secrets(str(db.target)), os.environ.get("PGPASSWORD", "")]
+        REDACTOR.update([*REDACTOR.secrets, *password])
+    ctx.obj = Paths(rules=rules_dir, db=db)
 
 
 # --- run (in cli/run.py) / poll / demo ------------------------------------------------------
@@ -163,6 +170,7 @@ def status(paths: Paths, as_json: bool) -> None:
     """Feeds' health at a glance: last poll, errors, next poll, items stored."""
     from monitor.cli.surges import surge_lines, surge_status, surges_json
     from monitor.ingest.feeds import load_feeds
+    from monitor.store.cluster import Instances
     from monitor.store.details import match_totals
     from monitor.store.outbox import Outbox
     from monitor.store.routes import RouteHealth
@@ -180,6 +188,7 @@ def status(paths: Paths, as_json: bool) -> None:
             routes=RouteHealth(store).troubled(),
         )
         surges = surge_status(store)
+        live = Instances(store).live(utcnow())
     schedules, routes_problem = route_schedules(paths, utcnow())
     if as_json:
         doc = {
@@ -190,6 +199,7 @@ def status(paths: Paths, as_json: bool) -> None:
             "deliveries": report.deliveries_json(deliveries),
             "routes": schedules_json(schedules),
             "surges": surges_json(surges),
+            "instances": report.instances_json(live),
         }
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
@@ -197,6 +207,7 @@ def status(paths: Paths, as_json: bool) -> None:
     click.echo("\n" + report.deliveries(deliveries, utcnow()))
     click.echo("\n" + surge_lines(surges, utcnow()))
     click.echo("\n" + schedule_lines(schedules, routes_problem))
+    click.echo("\n" + report.instances(live, utcnow()))
 
 
 main.add_command(run)

@@ -11,6 +11,7 @@ from monitor.yamlfile.duration import format_duration as duration
 
 if TYPE_CHECKING:  # models and the store's modules load with the command that uses them
     from monitor.models import CycleSummary, Feed, FeedState, StoredItem
+    from monitor.store.cluster import Instance
     from monitor.store.outbox import FrozenDigest
     from monitor.store.routes import RouteTrouble
 
@@ -72,6 +73,8 @@ def cycle(summary: CycleSummary, now: datetime) -> str:
         lines.append(f"  - {feed_id}: backing off after errors, next try {when}")
     if summary.backing_off:
         lines.append("  (`monitor poll --force` polls them now)")
+    for feed_id, holder in summary.held:
+        lines.append(f"  - {feed_id}: left out, instance {holder} is polling it right now")
     return "\n".join(lines)
 
 
@@ -271,3 +274,33 @@ def deliveries_json(d: Deliveries) -> dict[str, Any]:
             for t in d.routes
         ],
     }
+
+
+def instances(live: Sequence[Instance], now: datetime) -> str:
+    """The live `monitor run` instances on the database and the feeds each is polling now."""
+    if not live:
+        return "instances: no monitor run is live on this database"
+    lines = [f"instances: {len(live)} live"]
+    for one in live:
+        held = one.feeds_held
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        holds = f"polling {len(held)} feeds now ({shown})" if held else "polling no feed now"
+        lines.append(
+            f"  {one.id}: pid {one.pid} on {one.host}, monitor {one.version}, up "
+            f"{span(now - one.started)}, seen {ago(one.seen, now)}; {holds}"
+        )
+    return "\n".join(lines)
+
+
+def instances_json(live: Sequence[Instance]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": one.id,
+            "host": one.host,
+            "pid": one.pid,
+            "started": one.started.isoformat(),
+            "seen": one.seen.isoformat(),
+            "feeds_held": list(one.feeds_held),
+        }
+        for one in live
+    ]

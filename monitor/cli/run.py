@@ -53,14 +53,14 @@ def run(paths: Paths, tick: float, health_host: str, health_port: int) -> None:
     """Run the service in the foreground until SIGTERM or Ctrl-C; SIGHUP reloads rules/.
 
     Reads ./.env first when there is one (variables already set win). Serves GET /healthz and
-    GET /metrics (Prometheus). One service per database: a second one refuses to start;
-    other commands keep working beside it.
+    GET /metrics (Prometheus). One service per SQLite database: a second one refuses to
+    start; other commands keep working beside it. On PostgreSQL, as many as you like.
     """
     from monitor.service.service import ServiceOptions, run_service
 
     options = ServiceOptions(
         rules_dir=paths.rules,
-        db_path=paths.db,
+        db=paths.db,
         tick=tick,
         health_host=health_host,
         health_port=health_port,

@@ -16,6 +16,10 @@ The order is what keeps the promises (never lost, never doubled, resent byte-ide
    4xx other than 408/429, a rejected address) go dead at once; a webhook answering 410
    disables its receiver.
 
+Several instances on one database: a cron route's period (the fire time it follows,
+`cron_period`) is claimed before its digest is frozen (`claim_periods`), so when the
+schedulers of two instances fire for the same period only the first freezes and sends.
+
 A failure is contained to its route and digest: `freeze_routes` records an unexpected error
 building one route's digest against that route (`monitor status` shows it, the service tries
 again after a backoff) and goes on with the others; `send_due` records an unexpected error
@@ -34,11 +38,13 @@ from monitor.deliver import SendResult, send_email, send_webhook
 from monitor.deliver.result import one_line
 from monitor.digest.channels import Channels
 from monitor.digest.collect import collect
+from monitor.digest.cron import schedule_trigger
 from monitor.digest.render.email import render_email
 from monitor.digest.render.webhook import render_webhook
 from monitor.match.rule import Rule
 from monitor.models import Digest, Feed, Rendered, Route
 from monitor.store import Store
+from monitor.store.cluster import claim_period
 from monitor.store.outbox import FrozenDigest, Outbox
 from monitor.store.routes import RouteHealth
 
@@ -126,6 +132,45 @@ def _route_failed(
         extra={"receiver": route.receiver},
     )  # fmt: skip
     health.failed(route.id, text, now, retry_at)
+
+
+# Windows searched, shortest first, for the fire time a cron route's send belongs to: the first
+# that holds one gives it in a few steps, whether the route runs every minute or once a year.
+_PERIOD_WINDOWS = tuple(timedelta(days=d) for d in (1 / 24, 1, 32, 367))
+
+
+def cron_period(route: Route, now: datetime) -> datetime:
+    """The fire time of a cron route's schedule that a send at `now` is for: the latest at or
+    before `now`. Every instance names the period alike, whenever its scheduler ran the job."""
+    trigger = schedule_trigger(route)
+    if trigger is None:  # immediate: no period
+        return now.replace(second=0, microsecond=0)
+    for window in _PERIOD_WINDOWS:
+        last: datetime | None = None
+        fire: datetime | None = trigger.get_next_fire_time(None, now - window)
+        while fire is not None and fire <= now:
+            last, fire = fire, trigger.get_next_fire_time(None, fire + timedelta(seconds=1))
+        if last is not None:
+            return last.astimezone(UTC)
+    return now.replace(second=0, microsecond=0)
+
+
+def claim_periods(
+    store: Store, periods: Mapping[str, datetime], holder: str, now: datetime
+) -> set[str]:
+    """The cron routes (id -> period) whose period this instance claims first. For the others
+    another instance's scheduler fired first: its digest is that period's only one; the
+    matches that came meanwhile wait for the next period."""
+    won = set()
+    for route_id, period in periods.items():
+        if claim_period(store, route_id, period, holder, now):
+            won.add(route_id)
+        else:
+            log.info(
+                "route %s: the digest of %s is another instance's", route_id,
+                f"{period:%Y-%m-%d %H:%M}", extra={"receiver": route_id},
+            )  # fmt: skip
+    return won
 
 
 def routes_to_retry(store: Store, channels: Channels, now: datetime) -> list[Route]:

@@ -3,6 +3,8 @@ match them, and hand them to the store. Only `ingest/fetch` makes HTTP requests;
 pure or goes through `store`. `feeds` reads and edits `rules/feeds.yaml`, `opml` maps it to OPML,
 `discover` looks at a URL before it becomes a feed (`feeds add`, `feeds check`; no store).
 `linking` puts each cycle's new items into stories (the linker decides, the store records).
+`claims` makes a cycle poll only the due feeds it claimed, so instances sharing a database
+never poll one feed at once.
 
 Entry points: `poll_cycle` (one cycle over every due feed), `poll_feed` (one feed, top to
 bottom), `load_feeds` / `FeedsFile`, `import_opml` / `export_opml`, `find_feed` / `probe_feeds`.

@@ -97,6 +97,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     # Old news is never alerted on (see poll.history_before); 0s: only what is new since.
     "first_poll_grace": ("first_poll_grace", partial(as_duration, "first_poll_grace", ZERO)),
     "alert_max_age": ("alert_max_age", partial(as_duration, "alert_max_age", MINUTE)),
+    "lease": ("lease", partial(as_duration, "lease", timedelta(seconds=5))),
 }
 SETTINGS_KEYS = (*_SETTINGS, "timeout", "stories")
 

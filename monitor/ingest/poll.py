@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+from monitor.ingest.claims import LeaseKeeper, claim_due
 from monitor.ingest.feedstate import (
     backing_off,
     failed,
@@ -47,6 +48,7 @@ from monitor.models import (
 )
 from monitor.models import Feed as Feed
 from monitor.store import Store
+from monitor.store.cluster import Leases, one_shot_id
 from monitor.store.saving import FeedSave
 
 log = logging.getLogger("monitor.poll")
@@ -267,11 +269,14 @@ async def poll_cycle(
     ruleset: RuleSet | None = None,
     on_outcome: OnOutcome | None = None,
     clock: Clock = utcnow,
+    holder: str | None = None,
 ) -> CycleSummary:
     """Poll every due feed concurrently (the fetcher bounds concurrency) and summarise.
 
     `force` and `ignore_backoff` as in `is_due`; a forced cycle reports the feeds it left out
-    because they are backing off, so `monitor poll` can say which and until when.
+    because they are backing off, so `monitor poll` can say which and until when. Only the
+    due feeds this cycle claims are polled (`claims`), as `holder` (the service's instance
+    id; a one-shot command's own by default); the summary names those another instance holds.
     """
     t0 = time.perf_counter()
     states = store.states()
@@ -282,12 +287,21 @@ async def poll_cycle(
         if is_due(f, states.get(f.id), now, force=force, ignore_backoff=ignore_backoff)
     ]
     waiting = backing_off(feeds, states, now) if force and not ignore_backoff else ()
+    leases = Leases(store, holder or one_shot_id())
+    claim_held: tuple[tuple[str, str], ...] = ()
+    if due:
+        claim = await claim_due(
+            store, leases, due, now, settings.lease,
+            lambda f, s: is_due(f, s, now, force=force, ignore_backoff=ignore_backoff),
+        )  # fmt: skip
+        due, states, claim_held = list(claim.feeds), claim.states, claim.held
     own_parser = parser is None
     parser = parser or Parser(Parser.default_workers(len(due)))
     outcomes: list[PollOutcome] = []
     try:
         # Stories are linked while the items are stored, the rest once the writer is done.
         async with (
+            LeaseKeeper(leases, [f.id for f in due], settings.lease, clock) as keeper,
             linking_alongside(store, settings),
             Fetcher(settings) as fetcher,
             BatchWriter(store) as writer,
@@ -302,6 +316,7 @@ async def poll_cycle(
             ]  # fmt: skip
             for next_done in asyncio.as_completed(tasks):
                 result = await next_done
+                keeper.stored(result.feed_id)
                 outcomes.append(result)
                 if on_outcome is not None:
                     on_outcome(result)
@@ -311,4 +326,6 @@ async def poll_cycle(
         else:
             parser.rest()
     elapsed = time.perf_counter() - t0
-    return CycleSummary(outcomes=tuple(outcomes), elapsed=elapsed, backing_off=waiting)
+    return CycleSummary(
+        outcomes=tuple(outcomes), elapsed=elapsed, backing_off=waiting, held=claim_held
+    )

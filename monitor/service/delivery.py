@@ -31,6 +31,8 @@ from monitor.digest.channels import Channels
 from monitor.digest.dispatch import (
     DEFAULT_GIVE_UP,
     LEASE,
+    claim_periods,
+    cron_period,
     freeze_routes,
     record,
     routes_to_retry,
@@ -77,7 +79,8 @@ class DeliveryJob:
         self.every = every  # seconds between rounds when nothing wakes the job
         self.slow_after = slow_after  # a send running this long is reported (and each time)
         self._woken = asyncio.Event()
-        self._cron: set[str] = set()  # cron routes whose time came since the last round
+        # Cron routes whose time came since the last round -> the period (fire time) it is.
+        self._cron: dict[str, datetime] = {}
         self._lanes: dict[str, asyncio.Task[None]] = {}  # receiver id -> its sending task
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -90,8 +93,11 @@ class DeliveryJob:
         self._woken.set()
 
     def route_due(self, route_id: str) -> None:
-        """A cron route's time has come: its digest is frozen in the next round, now."""
-        self._cron.add(route_id)
+        """A cron route's time has come: its digest is frozen in the next round, now, unless
+        another instance's scheduler claimed the same period first."""
+        route = next((r for r in self._snapshot().channels.routes if r.id == route_id), None)
+        if route is not None:
+            self._cron[route_id] = cron_period(route, utcnow())
         self._woken.set()
 
     async def stop(self, grace: float) -> None:
@@ -127,9 +133,10 @@ class DeliveryJob:
         """Freeze what is due to be frozen, then start a lane for each receiver with digests
         due and no lane running (a running lane picks up new digests before it ends)."""
         snap, now = self._snapshot(), utcnow()
-        cron, self._cron = self._cron, set()
+        cron, self._cron = self._cron, {}
+        cron_won = claim_periods(self.store, cron, self.metrics.instance, now)
         chosen = {
-            r.id: r for r in snap.channels.routes if r.schedule == "immediate" or r.id in cron
+            r.id: r for r in snap.channels.routes if r.schedule == "immediate" or r.id in cron_won
         }
         # Routes whose digest failed to build are tried again once their backoff is over.
         for route in routes_to_retry(self.store, snap.channels, now):

@@ -1,8 +1,12 @@
-"""One `monitor run` per database: an exclusive `flock` on `<db>.lock`, held for the service's life.
+"""One `monitor run` per SQLite database: an exclusive `flock` on `<db>.lock`, held for the
+service's life.
 
 The kernel drops the lock when the process ends, however it ends (even SIGKILL), so a crash
 never leaves a stale lock to clean up by hand; the pid in the file only serves the message.
 CLI commands never take it: they share the database with the service safely (WAL, leases).
+
+On PostgreSQL there is no file to lock, and none is wanted: many instances on one database
+are the point (they share the work through leases in the database), so the lock is a no-op.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from monitor.errors import StoreError
+from monitor.store.location import DbLocation
 
 
 def lock_path(db_path: Path) -> Path:
@@ -20,14 +25,17 @@ def lock_path(db_path: Path) -> Path:
 
 
 class InstanceLock:
-    """`with InstanceLock(db):` runs the body only if no other service uses `db`."""
+    """`with InstanceLock(db):` runs the body only if no other service uses the SQLite file
+    `db`; on PostgreSQL it always runs it (`path` is None)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self.path = lock_path(db_path)
+    def __init__(self, db: DbLocation) -> None:
+        self.db = db
+        self.path = lock_path(db.file) if db.file is not None else None
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -36,7 +44,7 @@ class InstanceLock:
             holder = _read_pid(fd)
             os.close(fd)
             raise StoreError(
-                f"another monitor run (pid {holder}) is using {self.db_path}; stop it first"
+                f"another monitor run (pid {holder}) is using {self.db}; stop it first"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -27,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from monitor.deliver import SendResult
 from monitor.models import CycleSummary, FetchStatus
+from monitor.store.cluster import instance_id
 from monitor.store.outbox import FrozenDigest
 from monitor.story.surge import KINDS as SURGE_KINDS
 
@@ -46,13 +47,25 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 class Metrics:
     """Every metric of the service; `render()` is the /metrics page."""
 
-    def __init__(self) -> None:
+    def __init__(self, instance: str | None = None) -> None:
         # No `*_created` series: they double the page and nobody graphs them. (A process-wide
         # switch of prometheus-client; the service is the only user in its process.)
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = r = CollectorRegistry()
         self.last_success_at: float | None = None  # unix time, for /healthz
-        self.polls = Counter("monitor_polls", "Feed polls by outcome.", ["outcome"], registry=r)
+        # Series that differ per instance carry its id (several instances on one database).
+        self.instance = instance or instance_id()
+        self.polls = Counter(
+            "monitor_polls", "Feed polls by outcome.", ["outcome", "instance"], registry=r
+        )
+        self.info = Gauge(
+            "monitor_instance_info", "This instance and its database backend (always 1).",
+            ["instance", "backend"], registry=r,
+        )  # fmt: skip
+        self.feeds_held = Gauge(
+            "monitor_feeds_held", "Feeds this instance has claimed and not yet released.",
+            ["instance"], registry=r,
+        )  # fmt: skip
         self.fetch_seconds = Histogram(
             "monitor_fetch_seconds",
             "Time to poll one feed (fetch, parse, store).",
@@ -99,7 +112,8 @@ class Metrics:
     def _zero(self) -> None:
         """Show every fixed label from the start, so a rate() has a first point at 0."""
         for outcome in OUTCOMES.values():
-            self.polls.labels(outcome)
+            self.polls.labels(outcome, self.instance)
+        self.feeds_held.labels(self.instance)
         for change in ("new", "updated"):
             self.items.labels(change)
         for status in QUEUES:
@@ -114,7 +128,7 @@ class Metrics:
         """Count one poll cycle's outcomes."""
         succeeded = False
         for outcome in summary.outcomes:
-            self.polls.labels(OUTCOMES[outcome.status]).inc()
+            self.polls.labels(OUTCOMES[outcome.status], self.instance).inc()
             self.fetch_seconds.observe(outcome.elapsed)
             succeeded = succeeded or outcome.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED)
         self.items.labels("new").inc(summary.new)
@@ -122,6 +136,13 @@ class Metrics:
         if succeeded:
             self.last_success_at = time.time() if now is None else now
             self.last_success.set(self.last_success_at)
+
+    def identify(self, backend: str) -> None:
+        """`monitor_instance_info{instance, backend} 1`, once the database is open."""
+        self.info.labels(self.instance, backend).set(1)
+
+    def held(self, feeds: int) -> None:
+        self.feeds_held.labels(self.instance).set(feeds)
 
     def matched(self, new: Mapping[str, int], severity: Mapping[str, str]) -> None:
         """Count new matches per rule; a rule deleted since is `unknown` severity."""

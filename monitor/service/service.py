@@ -18,8 +18,8 @@ Stopping (SIGTERM/SIGINT, `stopping.Stopper`) cancels the cycle in flight, gives
 flight a moment to finish, kills the parse workers and closes the store; if anything hangs,
 the process still exits in time. That is safe at any point: a feed's items and state are
 written in one transaction, and a digest is recorded as sent only after the server accepted
-it. SIGHUP reloads everything under `rules/` at once. One service per database:
-`lock.InstanceLock` is held for the service's life.
+it. SIGHUP reloads everything under `rules/` at once. One service per SQLite database:
+`lock.InstanceLock` is held for the service's life (on PostgreSQL, many share one).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from monitor.match.ruleset import RuleSet, load_ruleset, rule_paths
 from monitor.models import CycleSummary, PollOutcome
 from monitor.service.delivery import DeliveryJob, Snapshot
 from monitor.service.health import Health
+from monitor.service.instance import InstanceLife
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import summary_line, watch_secrets
 from monitor.service.metrics import CONTENT_TYPE, Metrics, new_matches
@@ -55,7 +56,8 @@ from monitor.service.surging import detect_surges
 from monitor.service.watchdog import SCHEDULER_EVENTS, Progress, quiet_scheduler, translate
 from monitor.service.watched import Watched
 from monitor.store import Store
-from monitor.store.probe import DatabaseProbe
+from monitor.store.location import DbLocation
+from monitor.store.probe import probe_for
 from monitor.web.config import WebConfig, checked_token, token_from_env
 from monitor.web.server import WebServer, start_console
 
@@ -72,7 +74,7 @@ SLOW_TICKS = 4  # a cycle or a send running this many ticks is reported (60 s by
 @dataclass(frozen=True)
 class ServiceOptions:
     rules_dir: Path
-    db_path: Path
+    db: DbLocation  # a SQLite file or a PostgreSQL URL
     tick: float = 15.0  # seconds between checks for due feeds
     prune_every: timedelta = timedelta(hours=6)
     health_host: str = "127.0.0.1"
@@ -96,8 +98,9 @@ class Service:
         self.rules = Watched("rules", rule_paths(options.rules_dir), self._load_rules, counted)
         channels_file = options.rules_dir / "channels.yaml"
         self.channels = Watched("channels", (channels_file,), self._load_channels, counted)
-        self.store = Store(options.db_path)
-        self._probe = DatabaseProbe(options.db_path)
+        self.store = Store(options.db.target)
+        self._probe = probe_for(options.db)
+        self.life = InstanceLife(self.store, self.metrics, options.tick)
         self._scheduler: AsyncIOScheduler | None = None
         self.parser = Parser(Parser.default_workers(len(self.feeds.value.feeds)))
         self.progress = Progress(options.tick, options.slow_after)
@@ -166,6 +169,7 @@ class Service:
                 parser=self.parser,
                 ruleset=self.rules.value,
                 on_outcome=self._feed_done,
+                holder=self.life.id,
             )
             self._polled(summary)
             # Every cycle that polled: stories a failed linking left behind are linked now.
@@ -263,7 +267,7 @@ class Service:
             log.info(
                 "monitor running: %d feeds, database %s",
                 len(self.feeds.value.feeds),
-                self.options.db_path,
+                self.options.db,  # shown without a URL's password
             )
             await stop.wait()
         finally:
@@ -272,12 +276,13 @@ class Service:
                 health.stop()
             await self._stop_jobs()
             self.parser.abandon()
+            await self.life.leave()
             self.store.close()
             log.info("monitor stopped")
 
     def _serve_health(self) -> WebServer:
         o = self.options
-        config = WebConfig(o.db_path, o.rules_dir, o.health_host, self._web_token)
+        config = WebConfig(o.db, o.rules_dir, o.health_host, self._web_token)
         config = replace(config, health=self.health, metrics=self._metrics_page)
         # A digest retried on the console is sent at once, from this loop, by the delivery job.
         wake = partial(asyncio.get_running_loop().call_soon_threadsafe, self.delivery.wake)
@@ -301,6 +306,7 @@ class Service:
         scheduler.add_listener(self._scheduler_event, SCHEDULER_EVENTS)
         self._scheduler = scheduler
         self._schedule_routes()
+        self.life.start(scheduler)
         scheduler.start()
 
     def _scheduler_event(self, event: JobEvent) -> None:
@@ -310,12 +316,12 @@ class Service:
             log.log(*said)
 
     def health(self) -> Health:
-        """/healthz: the scheduler runs, the poll cycle makes progress and the database file
-        answers. Runs in a thread."""
+        """/healthz: the scheduler runs, the poll cycle makes progress and the database (its
+        file, or its server) answers. Runs in a thread."""
         scheduler = self._scheduler
         feeds = self.feeds.value
-        enabled = sum(1 for f in feeds.feeds if f.enabled)
-        details: dict[str, object] = {"pid": os.getpid(), "feeds": enabled}
+        details: dict[str, object] = {"pid": os.getpid(), "instance": self.life.id}
+        details["feeds"] = sum(1 for f in feeds.feeds if f.enabled)
         last = self.metrics.last_success_at
         details["last_successful_poll"] = _iso(last) if last is not None else None
         if self._stopping:
@@ -369,9 +375,9 @@ def _feeds(path: Path) -> FeedsConfig:
 def run_service(options: ServiceOptions) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads rules/.
 
-    Refuses to start (StoreError) while another service holds the database's lock.
+    Refuses to start (StoreError) while another service holds a SQLite database's lock.
     """
-    with InstanceLock(options.db_path):
+    with InstanceLock(options.db):
         asyncio.run(_main(options))
 
 

@@ -1,10 +1,13 @@
 """The store stage: the only package that speaks SQL.
 
 `core` holds the `Store` (feeds' state, items, matches), `schema` the migrations, `filters` and
-`ftsquery` the translation of a user's search (the rule query language) into SQL and FTS5,
+`ftsquery` the translation of a user's search (the rule query language) into SQL and FTS5
+(`pgtext`: PostgreSQL's tsvectors and tsqueries, with the same results),
 `details` the whole story of one item (`monitor items show`), `stories` (with `storyrows`)
 each item's story and the stories' aggregates (`Store` methods), `storysent` what each route was
-sent of each story, `surges` the counts surge detection reads and the surges that fired.
+sent of each story, `surges` the counts surge detection reads and the surges that fired,
+`cluster` what several instances on one database claim (feed leases, live instances, cron
+periods).
 """
 
 from __future__ import annotations

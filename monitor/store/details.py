@@ -15,6 +15,7 @@ from typing import Any
 from monitor.match.rule import Hit
 from monitor.models import StoredItem
 from monitor.store.core import Store
+from monitor.store.rows import _in_code_order
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,11 @@ def item_detail(store: Store, item_id: int) -> ItemDetail | None:
         " WHERE deliveries.item_id = ? ORDER BY digests.created, digests.id",
         (item_id,),
     )
+    pg = store.backend == "postgresql"
     return ItemDetail(
         stored=found[0],
-        matches=tuple(map(_match, matches)),
-        digests=tuple(map(_digest, digests)),
+        matches=tuple(map(_match, _in_code_order(matches, "matched_at", "rule_id", pg=pg))),
+        digests=tuple(map(_digest, _in_code_order(digests, "created", "id", pg=pg))),
     )
 
 

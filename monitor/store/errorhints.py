@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
-from psycopg_pool import PoolTimeout
+from monitor.store.pg import driver_errors
 
 # --- errors ------------------------------------------------------------------------------
 
@@ -32,7 +31,7 @@ _PG_HINT = (
 
 
 def _hint(exc: BaseException) -> str:
-    if isinstance(exc, psycopg.Error | PoolTimeout):
+    if isinstance(exc, driver_errors("Error")):
         return _PG_HINT
     text = str(exc).lower()
     for needle, hint in _HINTS:
@@ -43,7 +42,7 @@ def _hint(exc: BaseException) -> str:
 
 def _is_environmental(exc: BaseException) -> bool:
     """Whether an error comes from the file or the system rather than from a bug here."""
-    return isinstance(exc, OSError | PoolTimeout | psycopg.OperationalError) or type(exc) in (
+    return isinstance(exc, driver_errors("OperationalError", OSError)) or type(exc) in (
         sqlite3.OperationalError,
         sqlite3.DatabaseError,
     )

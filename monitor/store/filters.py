@@ -2,7 +2,8 @@
 the items to.
 
 Apart from `core` because it is the search syntax, not storage. The text of a query becomes
-FTS5 expressions (`ftsquery`), its scopes (`region:`, `feed:`, `tag:`, `lang:`) plain SQL.
+FTS5 expressions (`ftsquery`) on SQLite and tsqueries (`pgtext`) on PostgreSQL, its scopes
+(`region:`, `feed:`, `tag:`, `lang:`) plain SQL, the same on both.
 The text every result must contain is kept apart as `SearchPlan.fts`: the store decides how to
 use it (see `Store.search`), because the best plan depends on how many items it matches.
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from monitor.match.nodes import And, EntityScope, FeedScope, Lang, Node, Not, Or, Region, Tag
 from monitor.store.ftsquery import SearchQueryError, fts_expr, parse_search
+from monitor.store.pgtext import ts_expr
 from monitor.store.rows import _ts
 
 _Filter = tuple[str, list[object]]  # a WHERE clause fragment with its parameters
@@ -25,6 +27,9 @@ _IN_FTS = "items.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)"
 _EACH_FTS = (
     "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.id)"
 )
+# PostgreSQL's form (`items_fts.doc`, see `pgtext`): its planner picks between the GIN index
+# and walking the items newest first by itself (both forms plan alike there: see Store.search).
+_IN_TS = "items.id IN (SELECT rowid FROM items_fts WHERE doc @@ ?::tsquery)"
 _IN_REGION = "items.id IN (SELECT item_id FROM item_regions WHERE code = ?)"
 _WITH_ENTITY = "items.id IN (SELECT item_id FROM item_entities WHERE entity_id = ?)"
 _WITH_KIND = "items.id IN (SELECT item_id FROM item_entities WHERE kind = ?)"
@@ -32,15 +37,17 @@ _WITH_KIND = "items.id IN (SELECT item_id FROM item_entities WHERE kind = ?)"
 
 @dataclass(frozen=True)
 class SearchPlan:
-    fts: str | None  # the FTS5 expression every result matches, if the query has text
+    fts: str | None  # the FTS5 expression (tsquery: `pg`) every result matches, if any text
     filters: tuple[_Filter, ...]  # everything else, ANDed
+    pg: bool = False  # planned for PostgreSQL
 
     def where(self, *, row_by_row: bool) -> tuple[str, list[object]]:
-        """The WHERE clause and its parameters; `row_by_row` tests the text per item."""
+        """The WHERE clause and its parameters; `row_by_row` tests the text per item (SQLite)."""
         parts = list(self.filters)
         if self.fts is not None:
-            parts.insert(0, (_EACH_FTS if row_by_row else _IN_FTS, [self.fts]))
-        where = " AND ".join(sql for sql, _ in parts) or "1"
+            test = _IN_TS if self.pg else _EACH_FTS if row_by_row else _IN_FTS
+            parts.insert(0, (test, [self.fts]))
+        where = " AND ".join(sql for sql, _ in parts) or "TRUE"  # `1` is no boolean to PostgreSQL
         return where, [value for _, values in parts for value in values]
 
 
@@ -53,10 +60,14 @@ def search_plan(
     tag_feeds: Mapping[str, Sequence[str]] | None = None,
     entity: str | None = None,
     story: int | None = None,
+    *,
+    pg: bool = False,
 ) -> SearchPlan:
-    """Parse `query` (raises SearchQueryError) and plan the search with the other filters."""
+    """Parse `query` (raises SearchQueryError) and plan the search with the other filters,
+    for PostgreSQL if `pg`."""
     tree = parse_search(query)
-    fts, filters = _split(tree, _folded_tags(tag_feeds)) if tree is not None else (None, [])
+    text = _Text(pg)
+    fts, filters = _split(tree, _folded_tags(tag_feeds), text) if tree is not None else (None, [])
     options: list[tuple[str, object]] = [
         ("items.published >= ?", _ts(since)),
         ("items.feed_id = ?", feed_id),
@@ -66,7 +77,21 @@ def search_plan(
         ("items.id IN (SELECT item_id FROM story_links WHERE story_id = ?)", story),
     ]
     filters += [(sql, [value]) for sql, value in options if value is not None]
-    return SearchPlan(fts=fts, filters=tuple(filters))
+    return SearchPlan(fts=fts, filters=tuple(filters), pg=pg)
+
+
+class _Text:
+    """The text part of a search in one backend's words: an FTS5 expression and the SQL that
+    tests it, or a tsquery and its SQL. Which parts are text is decided by `fts_expr` alone,
+    so a search splits the same way on both backends."""
+
+    def __init__(self, pg: bool) -> None:
+        self.pg = pg
+        self.within = _IN_TS if pg else _IN_FTS
+
+    def expr(self, node: Node) -> str | None:
+        fts = fts_expr(node)
+        return ts_expr(node) if self.pg and fts is not None else fts
 
 
 def _folded_tags(tag_feeds: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -77,35 +102,35 @@ def _folded_tags(tag_feeds: Mapping[str, Sequence[str]] | None) -> dict[str, lis
     return out
 
 
-def _split(tree: Node, tags: dict[str, list[str]]) -> tuple[str | None, list[_Filter]]:
+def _split(tree: Node, tags: dict[str, list[str]], text: _Text) -> tuple[str | None, list[_Filter]]:
     """The text all results must contain (one FTS5 expression) and the SQL for the rest.
 
     The top-level AND is split: its text parts (with their NOTs) go to FTS5 together, its
     scopes to SQL. Anything else that mixes the two is SQL throughout (`_sql`).
     """
-    whole = fts_expr(tree)
+    whole = text.expr(tree)
     if whole is not None:
         return whole, []
     parts = tree.children if isinstance(tree, And) else (tree,)
-    text = [p for p in parts if fts_expr(p.child if isinstance(p, Not) else p) is not None]
-    rest = [p for p in parts if p not in text]
-    if not any(not isinstance(p, Not) for p in text):
-        text, rest = [], list(parts)  # FTS5 cannot take NOTs alone: SQL negates them
-    fts = fts_expr(text[0] if len(text) == 1 else And(tuple(text))) if text else None
-    return fts, [_sql(p, tags) for p in rest]
+    words = [p for p in parts if fts_expr(p.child if isinstance(p, Not) else p) is not None]
+    rest = [p for p in parts if p not in words]
+    if not any(not isinstance(p, Not) for p in words):
+        words, rest = [], list(parts)  # FTS5 cannot take NOTs alone: SQL negates them
+    fts = text.expr(words[0] if len(words) == 1 else And(tuple(words))) if words else None
+    return fts, [_sql(p, tags, text) for p in rest]
 
 
-def _sql(node: Node, tags: dict[str, list[str]]) -> _Filter:
+def _sql(node: Node, tags: dict[str, list[str]], text: _Text) -> _Filter:
     """`node` as a SQL condition on `items`."""
-    fts = fts_expr(node)
+    fts = text.expr(node)
     if fts is not None:
-        return _IN_FTS, [fts]
+        return text.within, [fts]
     if isinstance(node, And | Or):
-        parts = [_sql(child, tags) for child in node.children]
+        parts = [_sql(child, tags, text) for child in node.children]
         joiner = " AND " if isinstance(node, And) else " OR "
         return "(" + joiner.join(s for s, _ in parts) + ")", [v for _, vs in parts for v in vs]
     if isinstance(node, Not):
-        inner, values = _sql(node.child, tags)
+        inner, values = _sql(node.child, tags, text)
         return f"NOT ({inner})", values
     if isinstance(node, Region):
         return _IN_REGION, [node.code.upper()]

@@ -3,7 +3,8 @@
 A search is written in the alert query language (`match.query`): words ANDed, `"phrases"`,
 `prefix*`, `OR`, `NOT`/`-word`, parentheses, `NEAR/n`, `title:`/`summary:`, and the scopes
 `region:`, `feed:`, `tag:`, `lang:`. The text part becomes FTS5 syntax here; the scopes are
-plain SQL (see `filters`).
+plain SQL (see `filters`). On PostgreSQL the same tree becomes a tsquery (`pgtext`), split at
+the same places: what is None here is None there.
 
 The index holds `textnorm.search_text` of title and summary (see core.py), so each term is put
 through the same function and quoted: nothing a user types is ever FTS syntax. FTS5 operators

@@ -21,7 +21,8 @@ from typing import Any
 
 from monitor.models import Rendered
 from monitor.store.core import Store
-from monitor.store.rows import _ts
+from monitor.store.pg import driver_errors
+from monitor.store.rows import _in_code_order, _ts
 from monitor.store.storysent import SentStory, put_sent
 
 ACTIVE = ("pending", "retrying")
@@ -103,6 +104,7 @@ class Outbox:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._pg = store.backend == "postgresql"  # see `rows._in_code_order`
 
     def route_start(self, route_id: str, now: datetime) -> datetime:
         """When the route was first seen: it takes matches from then on, never older ones
@@ -137,7 +139,7 @@ class Outbox:
                 terms=tuple(dict.fromkeys(h["term"] for h in json.loads(r["hits"]))),
                 matched_at=_time(r["matched_at"]) or since,
             )
-            for r in rows
+            for r in _in_code_order(rows, "matched_at", "item_id", "rule_id", pg=self._pg)
         ]
 
     def freeze(
@@ -175,21 +177,26 @@ class Outbox:
                     [(rendered.digest_id, i) for i in claims.left_out],
                 )
                 put_sent(conn, route_id, rendered.digest_id, claims.stories, now)
-        except sqlite3.IntegrityError:
+        except driver_errors("IntegrityError", sqlite3.IntegrityError):
             return False
         return True
 
     def sent_to(self, receiver_id: str, item_ids: Sequence[int]) -> dict[int, SentRecord]:
         """Which of these items the receiver already had in full from any route, in a digest
         delivered or on its way (not dead): when, and in which digest (the first one)."""
+        # Every such digest, and each item's first one kept here: a digest id beside min()
+        # under GROUP BY is SQLite's alone (PostgreSQL refuses it).
         rows = self._store._rows(
-            "SELECT d.item_id, min(coalesce(g.delivered, g.created)) AS sent, g.id"
+            "SELECT d.item_id, coalesce(g.delivered, g.created) AS sent, g.id"
             " FROM deliveries d JOIN digests g ON g.id = d.digest_id"
             " WHERE d.item_id IN (SELECT value FROM json_each(?)) AND d.shown = ?"
-            " AND g.receiver_id = ? AND g.status != 'dead' GROUP BY d.item_id",
+            " AND g.receiver_id = ? AND g.status != 'dead'",
             (json.dumps(list(item_ids)), LISTED, receiver_id),
         )
-        return {r["item_id"]: SentRecord(_time(r["sent"]) or _EPOCH, r["id"]) for r in rows}
+        first: dict[int, SentRecord] = {}
+        for r in _in_code_order(rows, "sent", "id"):
+            first.setdefault(r["item_id"], SentRecord(_time(r["sent"]) or _EPOCH, r["id"]))
+        return first
 
     def left_out(self, digest_id: str) -> list[int]:
         """The items a digest counted but did not list, as item ids."""
@@ -207,7 +214,7 @@ class Outbox:
             " ORDER BY created, id",
             (_ts(now),),
         )
-        return [_digest(r) for r in rows]
+        return [_digest(r) for r in _in_code_order(rows, "created", "id", pg=self._pg)]
 
     def lease(self, digest_id: str, now: datetime, until: datetime) -> bool:
         """Take a due digest for sending until `until`; False when another process has it.
@@ -229,9 +236,13 @@ class Outbox:
         return _digest(rows[0]) if rows else None
 
     def recent(self, statuses: Sequence[str], limit: int = 20) -> list[FrozenDigest]:
+        # Digests frozen in one round share `created`: their ids (route ids inside) order
+        # them, in code point order on both backends (see `rows._in_code_order`; sorted in
+        # SQL here, above the LIMIT).
+        by_id = 'id COLLATE "C"' if self._pg else "id"
         rows = self._store._rows(
             "SELECT * FROM digests WHERE status IN (SELECT value FROM json_each(?))"
-            " ORDER BY created DESC, id LIMIT ?",
+            f" ORDER BY created DESC, {by_id} LIMIT ?",
             (json.dumps(list(statuses)), limit),
         )
         return [_digest(r) for r in rows]
@@ -270,8 +281,9 @@ class Outbox:
 
     def disable_receiver(self, receiver_id: str, reason: str, now: datetime) -> None:
         self._update(
-            "INSERT OR REPLACE INTO disabled_receivers (receiver_id, reason, since)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO disabled_receivers (receiver_id, reason, since) VALUES (?, ?, ?)"
+            " ON CONFLICT (receiver_id) DO UPDATE SET reason = excluded.reason,"
+            " since = excluded.since",
             (receiver_id, reason, _ts(now)),
         )
 

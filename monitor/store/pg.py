@@ -28,41 +28,30 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg_pool import ConnectionPool
+# Here for the store's modules; they live in `location`, which the command line imports.
+from monitor.store.location import is_url as is_url
+from monitor.store.location import redacted as redacted
+
+if TYPE_CHECKING:  # imported when a PostgreSQL database is opened: see `driver_errors`
+    import psycopg
+    from psycopg_pool import ConnectionPool
 
 WRITE_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key of the store's writers ("moni")
 POOL_SIZE = 8  # connections per process: the service loop, delivery, the console's threads
 CONNECT_TIMEOUT = 10.0  # seconds to wait for the server before saying it cannot be reached
 
-_SCHEMES = ("postgresql://", "postgres://")
 _IN_JSON = re.compile(
     r"(\bNOT\s+)?\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\s*\(\s*\?\s*\)\s*\)", re.I
 )
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _LIST = "\x00"  # marks a list parameter between the two passes of `translate`
-
-
-def is_url(db: object) -> bool:
-    """Whether `--db` names a PostgreSQL database rather than a SQLite file."""
-    return str(db).startswith(_SCHEMES)
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache(maxsize=2048)
@@ -145,6 +134,8 @@ class PgDatabase:
     in SQLite; `transaction` opens a write transaction under `WRITE_LOCK`)."""
 
     def __init__(self, url: str) -> None:
+        from psycopg_pool import ConnectionPool
+
         self.url = url
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
@@ -179,6 +170,18 @@ class PgDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def driver_errors(name: str, *also: type[Exception]) -> tuple[type[Exception], ...]:
+    """`also` and `psycopg.<name>` (`"Error"`, `"OperationalError"`, which covers the pool's
+    timeout, `"IntegrityError"`), for `except` and `isinstance`; `psycopg.<name>` only once the
+    driver is loaded.
+
+    psycopg is imported only when a PostgreSQL database is opened: a command on SQLite would
+    pay about a tenth of a second at start-up for it, and before then none of its errors can
+    be raised."""
+    module = sys.modules.get("psycopg")
+    return (*also, getattr(module, name)) if module is not None else also
 
 
 def is_pg(conn: object) -> bool:

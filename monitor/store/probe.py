@@ -1,6 +1,8 @@
-"""A cheap, independent check that the database file still answers (for /healthz).
+"""A cheap, independent check that the database still answers (for /healthz).
 
-It lives in `store` because it opens its own SQLite connection: only this package speaks SQL.
+It lives in `store` because it opens its own connection: only this package speaks SQL.
+`probe_for` picks the check: the SQLite file's (`DatabaseProbe`) or the PostgreSQL server's
+(`ServerProbe`).
 """
 
 from __future__ import annotations
@@ -8,8 +10,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Protocol
 
-PROBE_TIMEOUT = 2.0  # seconds a health probe waits for a database lock
+from monitor.store.location import DbLocation, redacted
+
+PROBE_TIMEOUT = 2.0  # seconds a health probe waits for a database lock, or for a server
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -55,3 +60,41 @@ class DatabaseProbe:
         except sqlite3.Error as error:
             return f"database {self.path}: {error}"
         return None
+
+
+class ServerProbe:
+    """Whether the PostgreSQL server answers, on a short connection of its own.
+
+    Not through the store's pool: a pooled connection may be the one that hangs, and waiting
+    for a free one in a busy pool would say "slow service" where the question is "is the
+    server there". A connection is made per probe and dropped; `connect_timeout` bounds it
+    when the host does not answer at all (a refused connection fails at once).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def problem(self) -> str | None:
+        import psycopg  # only a service on PostgreSQL pays for it
+
+        shown = redacted(self._url)
+        try:
+            timeout = max(2, round(PROBE_TIMEOUT))  # libpq takes whole seconds, at least 2
+            with psycopg.connect(self._url, connect_timeout=timeout, autocommit=True) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as error:
+            # The driver's text names host and port, never the password; the URL is ours.
+            reason = " ".join(str(error).split()) or type(error).__name__
+            return f"database {shown} is unreachable: {reason}"
+        return None
+
+
+class Probe(Protocol):
+    def problem(self) -> str | None: ...
+
+
+def probe_for(db: DbLocation) -> Probe:
+    """The health check that fits the database: its file's, or its server's."""
+    if db.file is not None:
+        return DatabaseProbe(db.file)
+    return ServerProbe(str(db.target))

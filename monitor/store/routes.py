@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.store.core import Store
-from monitor.store.rows import _ts
+from monitor.store.rows import _in_code_order, _ts
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class RouteHealth:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._pg = store.backend == "postgresql"  # see `rows._in_code_order`
 
     def failed(self, route_id: str, error: str, now: datetime, retry_at: datetime) -> None:
         """Record one more failure in a row (the route's row is made if it is new)."""
@@ -39,7 +40,9 @@ class RouteHealth:
             conn.execute(
                 "INSERT INTO routes (route_id, first_seen, failures, failing_since, last_error,"
                 " retry_at) VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (route_id) DO UPDATE SET"
-                " failures = failures + 1, failing_since = coalesce(failing_since, ?),"
+                # the stored row by the table's name: bare, PostgreSQL finds it ambiguous
+                " failures = routes.failures + 1,"
+                " failing_since = coalesce(routes.failing_since, ?),"
                 " last_error = excluded.last_error, retry_at = excluded.retry_at",
                 (route_id, _ts(now), _ts(now), error, _ts(retry_at), _ts(now)),
             )
@@ -66,5 +69,5 @@ class RouteHealth:
                 last_error=r["last_error"] or "unknown error",
                 retry_at=_time(r["retry_at"]),
             )
-            for r in rows
+            for r in _in_code_order(rows, "failing_since", "route_id", pg=self._pg)
         ]

@@ -340,3 +340,26 @@ def m013_item_hangul(db: Database) -> None:
             INSERT INTO item_hangul (item_id) SELECT new.id WHERE {new};
         END""",
     )
+
+
+@_migration
+def m014_cluster(db: Database) -> None:
+    # Several instances on one database (store/cluster.py). `feed_leases`: which instance
+    # polls a feed, until when; a table of its own, because a feed never polled has no
+    # `feeds` row yet. `instances`: each `monitor run`'s heartbeat (live while `live_until`
+    # is ahead). `digest_periods`: a cron route's period, claimed once by whichever
+    # instance's scheduler fires first.
+    run_sql(
+        db,
+        """CREATE TABLE feed_leases (
+            feed_id TEXT PRIMARY KEY, holder TEXT NOT NULL, leased_until TEXT NOT NULL)
+            WITHOUT ROWID""",
+        "CREATE INDEX feed_leases_holder ON feed_leases (holder, leased_until)",
+        """CREATE TABLE instances (
+            id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+            started TEXT NOT NULL, seen TEXT NOT NULL, live_until TEXT NOT NULL,
+            version TEXT NOT NULL)""",
+        """CREATE TABLE digest_periods (
+            route_id TEXT NOT NULL, period TEXT NOT NULL, instance TEXT NOT NULL,
+            claimed TEXT NOT NULL, PRIMARY KEY (route_id, period)) WITHOUT ROWID""",
+    )

@@ -207,23 +207,25 @@ def m009_item_entities() -> tuple[str, ...]:
     )
 
 
-# `schema.STORY_AGGREGATES` in PostgreSQL's words: json_agg keeps the order asked for.
+# `schema.STORY_AGGREGATES` in PostgreSQL's words: json_agg keeps the order asked for. Names
+# tie-break in code point order (COLLATE "C"), as SQLite and `storyrows.aggregate` order them,
+# whatever the database's collation (en_US would put `abc` before `Zed`).
 _MEMBERS = "FROM story_links AS l JOIN items AS i ON i.id = l.item_id WHERE l.story_id = sid"
 _AGGREGATES = f"""UPDATE stories SET
     reports = (SELECT count(*) FROM story_links WHERE story_id = sid),
     first_seen = coalesce((SELECT min(i.published) {_MEMBERS}), first_seen),
     last_seen = coalesce((SELECT max(i.published) {_MEMBERS}), last_seen),
-    outlets = coalesce((SELECT json_agg(feed_id ORDER BY p, feed_id)::text FROM
+    outlets = coalesce((SELECT json_agg(feed_id ORDER BY p, feed_id COLLATE "C")::text FROM
         (SELECT i.feed_id, min(i.published) AS p {_MEMBERS} GROUP BY i.feed_id) AS o), '[]'),
-    languages = coalesce((SELECT json_agg(lang ORDER BY p, lang)::text FROM
+    languages = coalesce((SELECT json_agg(lang ORDER BY p, lang COLLATE "C")::text FROM
         (SELECT i.lang, min(i.published) AS p {_MEMBERS} AND i.lang IS NOT NULL
         GROUP BY i.lang) AS g), '[]'),
-    regions = coalesce((SELECT json_agg(code ORDER BY n DESC, code)::text FROM
+    regions = coalesce((SELECT json_agg(code ORDER BY n DESC, code COLLATE "C")::text FROM
         (SELECT r.code, count(*) AS n FROM story_links AS l
         JOIN item_regions AS r ON r.item_id = l.item_id
         WHERE l.story_id = sid GROUP BY r.code) AS c), '[]'),
-    entities = coalesce((SELECT json_agg(entity_id ORDER BY n DESC, entity_id)::text FROM
-        (SELECT e.entity_id, count(DISTINCT e.item_id) AS n FROM story_links AS l
+    entities = coalesce((SELECT json_agg(entity_id ORDER BY n DESC, entity_id COLLATE "C")::text
+        FROM (SELECT e.entity_id, count(DISTINCT e.item_id) AS n FROM story_links AS l
         JOIN item_entities AS e ON e.item_id = l.item_id
         WHERE l.story_id = sid GROUP BY e.entity_id) AS t), '[]'),
     headline_item = (SELECT i.id {_MEMBERS} ORDER BY i.published, i.id LIMIT 1)
@@ -318,4 +320,20 @@ def m013_item_hangul() -> tuple[str, ...]:
             "AFTER UPDATE OF title, summary",
             "DELETE FROM item_hangul WHERE item_id = OLD.id;" + _FILL_HANGUL,
         ),
+    )
+
+
+@_migration
+def m014_cluster() -> tuple[str, ...]:
+    return (
+        """CREATE TABLE feed_leases (
+            feed_id TEXT PRIMARY KEY, holder TEXT NOT NULL, leased_until TEXT NOT NULL)""",
+        "CREATE INDEX feed_leases_holder ON feed_leases (holder, leased_until)",
+        """CREATE TABLE instances (
+            id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL,
+            started TEXT NOT NULL, seen TEXT NOT NULL, live_until TEXT NOT NULL,
+            version TEXT NOT NULL)""",
+        """CREATE TABLE digest_periods (
+            route_id TEXT NOT NULL, period TEXT NOT NULL, instance TEXT NOT NULL,
+            claimed TEXT NOT NULL, PRIMARY KEY (route_id, period))""",
     )

@@ -13,16 +13,16 @@ from the caller (the linker must name a story before the store has made it) and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.models import StoredItem, StoryRow
-from monitor.store.pg import Conn
-from monitor.store.rows import _new_id, _stored, _ts
-from monitor.store.storyrows import LINKABLE, aggregate, linkable
+from monitor.store.pg import Conn, is_pg
+from monitor.store.rows import _stored, _ts
+from monitor.store.storyrows import LINKABLE, aggregate, json_values, linkable
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,12 @@ def _ids(values: Iterable[int]) -> str:
 
 
 _IN = "(SELECT value FROM json_each(?))"
+_MERGED = "SELECT into_id FROM story_merges WHERE story_id = ?"
+# `why` with one more reason at the end (a JSON list as text), per backend (`is_pg`).
+_APPEND_WHY = {
+    False: "json_insert(why, '$[#]', ?)",
+    True: "(why::jsonb || to_jsonb(?::text))::text",
+}
 # What the story links are now: how many, how many moved by hand, and the last hand move.
 StoryToken = tuple[int, int, str | None]
 
@@ -82,6 +88,8 @@ class StoryStore:
         def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
         def _write(self) -> AbstractContextManager[Conn]: ...
         def _guard(self, action: str) -> AbstractContextManager[None]: ...
+        @property
+        def backend(self) -> str: ...
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -113,15 +121,7 @@ class StoryStore:
 
     def merged_into(self, story_id: int) -> int | None:
         """Where a merged story's reports went (following later merges), else None."""
-        target, seen = None, {story_id}
-        while True:
-            rows = self._rows(
-                "SELECT into_id FROM story_merges WHERE story_id = ?", (target or story_id,)
-            )
-            if not rows or int(rows[0]["into_id"]) in seen:
-                return target
-            target = int(rows[0]["into_id"])
-            seen.add(target)
+        return _follow(lambda sid: [r["into_id"] for r in self._rows(_MERGED, (sid,))], story_id)
 
     def story_links(self, story_id: int) -> list[StoryLink]:
         """A story's reports oldest first, each with why it joined."""
@@ -153,7 +153,7 @@ class StoryStore:
     ) -> list[StoryRow]:
         """Stories whose last report is at or after `since`, latest first; with `rule_id`
         those a report of which the rule matched, with `region` those tagged with it."""
-        where, values = ["1"], []
+        where, values = ["TRUE"], []
         if since is not None:
             where.append("s.last_seen >= ?")
             values.append(_ts(since))
@@ -164,7 +164,8 @@ class StoryStore:
             )
             values.append(rule_id)
         if region is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(s.regions) WHERE upper(value) = ?)")
+            regions = json_values("s.regions", self.backend == "postgresql")
+            where.append(f"EXISTS (SELECT 1 FROM {regions} WHERE upper(value) = ?)")
             values.append(region.upper())
         sql = f"SELECT s.* FROM stories AS s WHERE {' AND '.join(where)}"
         rows = self._rows(f"{sql} ORDER BY s.last_seen DESC, s.id DESC LIMIT ?", [*values, limit])
@@ -196,8 +197,8 @@ class StoryStore:
         """Changes whenever links are added, deleted or moved by hand: a linker kept in memory
         is still right about the store while this stays what its own saves left."""
         row = self._rows(
-            "SELECT count(*) AS n, coalesce(sum(manual), 0) AS m,"
-            " max(CASE WHEN manual THEN linked_at END) AS t FROM story_links"
+            "SELECT count(*) AS n, count(*) FILTER (WHERE manual = 1) AS m,"
+            " max(CASE WHEN manual = 1 THEN linked_at END) AS t FROM story_links"
         )[0]
         return int(row["n"]), int(row["m"]), row["t"]
 
@@ -247,7 +248,7 @@ class StoryStore:
                     if len(made) > before:
                         fresh.add(homes[link.story])
                 story = homes[link.story]
-                started = story in fresh and story not in touched
+                started = int(story in fresh and story not in touched)  # a 0/1 column
                 why = json.dumps(list(link.why), ensure_ascii=False)
                 rows.append((link.item_id, story, link.score, why, started, now))
                 touched.add(story)
@@ -270,7 +271,9 @@ class StoryStore:
             return made[story]
         if conn.execute("SELECT 1 FROM stories WHERE id = ?", (story,)).fetchone():
             return story
-        moved = self.merged_into(story)
+        # Read in this transaction: on PostgreSQL `_rows` would take a second connection of
+        # the pool while this one holds the write lock (and see only what is committed).
+        moved = _follow(lambda sid: [r[0] for r in conn.execute(_MERGED, (sid,))], story)
         alive = "SELECT 1 FROM stories WHERE id = ?"
         if moved is not None and conn.execute(alive, (moved,)).fetchone():
             return moved
@@ -318,12 +321,13 @@ class StoryStore:
             # Each report keeps why it joined `other`, and says how it came to `into`.
             moved = conn.execute(
                 "UPDATE story_links SET story_id = ?, manual = 1, started = 0,"
-                " why = json_insert(why, '$[#]', ?), linked_at = ? WHERE story_id = ?",
+                f" why = {_APPEND_WHY[is_pg(conn)]}, linked_at = ? WHERE story_id = ?",
                 (into, f"merged by hand from story {other}", now, other),
             ).rowcount
             conn.execute(
-                "INSERT OR REPLACE INTO story_merges (story_id, into_id, merged_at)"
-                " VALUES (?, ?, ?)",
+                "INSERT INTO story_merges (story_id, into_id, merged_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (story_id) DO UPDATE SET into_id = excluded.into_id,"
+                " merged_at = excluded.merged_at",
                 (other, into, now),
             )
             aggregate(conn, {into})
@@ -331,14 +335,25 @@ class StoryStore:
         return int(moved)
 
 
+def _follow(into: Callable[[int], list[Any]], story_id: int) -> int | None:
+    """The end of a story's chain of merges (`into`: where one story went), else None."""
+    target, seen = None, {story_id}
+    while True:
+        found = into(target or story_id)
+        if not found or int(found[0]) in seen:
+            return target
+        target = int(found[0])
+        seen.add(target)
+
+
 def _new_story(conn: Conn, now: str | None) -> int:
-    # The times are placeholders until `aggregate` sets them from the members.
-    return _new_id(
-        conn.execute(
-            "INSERT INTO stories (created, first_seen, last_seen) VALUES (?, ?, ?)",
-            (now, now, now),
-        )
-    )
+    # The times are placeholders until `aggregate` sets them from the members. The id comes
+    # from the database (AUTOINCREMENT, an identity on PostgreSQL): never one given before.
+    (story,) = conn.execute(
+        "INSERT INTO stories (created, first_seen, last_seen) VALUES (?, ?, ?) RETURNING id",
+        (now, now, now),
+    ).fetchone()
+    return int(story)
 
 
 def _drop_if_empty(conn: Conn, story: int) -> None:

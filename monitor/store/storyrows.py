@@ -49,6 +49,13 @@ def linkable(row: dict[str, Any]) -> StoredItem:
     return StoredItem(id=int(row["id"]), item=item)
 
 
+def json_values(column: str, pg: bool) -> str:
+    """A FROM item yielding a JSON list column's elements as `value` (text), per backend."""
+    if pg:
+        return f"json_array_elements_text({column}::json) AS j(value)"
+    return f"json_each({column})"
+
+
 _IN = "l.story_id IN (SELECT value FROM json_each(?))"
 _MEMBERS = f"""SELECT l.story_id, i.id, i.feed_id, i.lang, i.published FROM story_links AS l
     JOIN items AS i ON i.id = l.item_id WHERE {_IN} ORDER BY i.published, i.id"""

@@ -42,8 +42,10 @@ def put_sent(
     """Record (or move forward) what `route_id` was sent of these stories, inside the
     caller's transaction."""
     conn.executemany(
-        "INSERT OR REPLACE INTO story_sent (route_id, story_id, outlets, languages, severity,"
-        " digest_id, sent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO story_sent (route_id, story_id, outlets, languages, severity,"
+        " digest_id, sent) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (route_id, story_id)"
+        " DO UPDATE SET outlets = excluded.outlets, languages = excluded.languages,"
+        " severity = excluded.severity, digest_id = excluded.digest_id, sent = excluded.sent",
         [
             (route_id, s.story_id, json.dumps(list(s.outlets)), json.dumps(list(s.languages)),
              s.severity, digest_id, _ts(now))

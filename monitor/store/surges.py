@@ -17,6 +17,7 @@ from typing import Any
 
 from monitor.models import Rendered, StoredItem
 from monitor.store.core import Store
+from monitor.store.pg import driver_errors
 from monitor.store.rows import _ts
 from monitor.story.surge import BASELINE, HOUR, StoryReport, Surge, VolumeCount, cooled
 
@@ -51,20 +52,30 @@ def _surge(row: dict[str, Any]) -> StoredSurge:
 # Matches of the last hour and of the 7 days before it, per rule and per region. History
 # (old news when first seen) is never alerted, so it counts in neither. The recent matches are
 # taken first, by time (`matches_time`, m012), so a detection costs what a week holds, not
-# what retention keeps: the planner would rather scan all matches in rule order otherwise.
+# what retention keeps: SQLite's planner would rather scan all matches in rule order otherwise
+# (`INDEXED BY`, which PostgreSQL does not have: its planner picks the index by itself).
 _RECENT = """WITH recent AS MATERIALIZED (SELECT item_id, rule_id, matched_at FROM matches
-    INDEXED BY matches_time WHERE matched_at >= :start AND history = 0)"""
+    {indexed} WHERE matched_at >= :start AND history = 0)"""
 # One row per (item, rule) in `matches`, so a rule's rows are its items; a region counts each
-# item once, at its first match.
-_COUNTS = """sum(at >= :hour) AS last_hour, sum(at < :hour) AS before,
-    json_group_array(CASE WHEN at >= :hour THEN item_id END) AS items"""
+# item once, at its first match. PostgreSQL names no output column in HAVING: the count again.
+_LAST_HOUR = "count(*) FILTER (WHERE at >= :hour)"
+_COUNTS = f"""{_LAST_HOUR} AS last_hour, count(*) FILTER (WHERE at < :hour) AS before,
+    {{items}} AS items"""
+_ITEMS = {
+    False: "json_group_array(CASE WHEN at >= :hour THEN item_id END)",
+    True: "coalesce(json_agg(CASE WHEN at >= :hour THEN item_id END)::text, '[]')",
+}
 _RULE_COUNTS = f"""{_RECENT} SELECT rule_id AS key, {_COUNTS}
-    FROM (SELECT item_id, rule_id, matched_at AS at FROM recent)
-    GROUP BY rule_id HAVING last_hour >= :min ORDER BY rule_id"""
+    FROM (SELECT item_id, rule_id, matched_at AS at FROM recent) AS m
+    GROUP BY rule_id HAVING {_LAST_HOUR} >= :min"""
 _REGION_COUNTS = f"""{_RECENT} SELECT r.code AS key, {_COUNTS}
     FROM (SELECT item_id, min(matched_at) AS at FROM recent GROUP BY item_id) AS m
     JOIN item_regions AS r USING (item_id)
-    GROUP BY r.code HAVING last_hour >= :min ORDER BY r.code"""
+    GROUP BY r.code HAVING {_LAST_HOUR} >= :min"""
+
+
+def _counts_sql(template: str, pg: bool) -> str:
+    return template.format(indexed="" if pg else "INDEXED BY matches_time", items=_ITEMS[pg])
 
 
 class Surges:
@@ -78,8 +89,11 @@ class Surges:
         items in the last hour: that count and the count of the 7 days before."""
         params = {"hour": _ts(now - HOUR), "start": _ts(now - HOUR - BASELINE), "min": at_least}
         counts = []
-        for prefix, sql in (("rule", _RULE_COUNTS), ("region", _REGION_COUNTS)):
-            for row in self._store._rows(sql, params):  # type: ignore[arg-type]
+        pg = self._store.backend == "postgresql"
+        for prefix, template in (("rule", _RULE_COUNTS), ("region", _REGION_COUNTS)):
+            found = self._store._rows(_counts_sql(template, pg), params)  # type: ignore[arg-type]
+            # By key in code point order (as SQLite sorts), whatever PostgreSQL's collation.
+            for row in sorted(found, key=lambda r: str(r["key"])):
                 items = sorted(i for i in json.loads(row["items"]) if i is not None)
                 counts.append(
                     VolumeCount(
@@ -113,16 +127,15 @@ class Surges:
                 if when is not None:
                     last[surge.key] = _time(when)
             for surge in cooled(surges, last, cooldown):
-                cursor = conn.execute(
+                (surge_id,) = conn.execute(
                     "INSERT INTO surges (kind, key, profile, why, fired_at, items, facts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         surge.kind, surge.key, surge.profile, surge.why, _ts(surge.fired_at),
                         json.dumps(list(surge.items)), json.dumps(dict(surge.facts)),
                     ),
-                )  # fmt: skip
-                assert cursor.lastrowid is not None
-                fired.append(StoredSurge(cursor.lastrowid, surge))
+                ).fetchone()  # fmt: skip
+                fired.append(StoredSurge(int(surge_id), surge))
         return fired
 
     def pending(
@@ -159,7 +172,7 @@ class Surges:
                     "INSERT INTO surge_deliveries (route_id, surge_id, digest_id) VALUES (?, ?, ?)",
                     (route_id, surge_id, rendered.digest_id),
                 )
-        except sqlite3.IntegrityError:
+        except driver_errors("IntegrityError", sqlite3.IntegrityError):
             return False
         return True
 

@@ -1,5 +1,6 @@
 """What the console's rules page and playground read: each rule's matches per day and its last
-match, and the texts of the items of a time window (narrowed by FTS5 when the query allows).
+match, and the texts of the items of a time window (narrowed by the full-text index when the
+query allows: FTS5 on SQLite, the same narrowing as a tsquery on PostgreSQL).
 
 Read-only, one query per question whatever the number of rules or items. Costs at 100,000
 stored items: `rule_activity` walks the `matches_time` index over the window's matches (a few
@@ -11,7 +12,7 @@ many ORs, so the playground narrows it with `prefilter` first and caps it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,9 +20,11 @@ from typing import Any
 from monitor.match.nodes import And, Field, Near, Node, Not, Or, Phrase, Term
 from monitor.match.rule import Rule
 from monitor.match.textnorm import Script, fold, script_of
+from monitor.store import pgtext
 from monitor.store.core import Store
 from monitor.store.ftsquery import NOWHERE, fts_phrase
 from monitor.store.rows import _ts
+from monitor.store.storyrows import json_values
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def rule_activity(
     lasts = store._rows(
         "SELECT value AS rule_id,"
         " (SELECT max(matched_at) FROM matches WHERE rule_id = value) AS last"
-        " FROM json_each(?)",
+        f" FROM {json_values('?', store.backend == 'postgresql')}",
         (json.dumps(list(rule_ids)),),
     )
     per_rule: dict[str, dict[date, int]] = {}
@@ -85,8 +88,9 @@ def window_texts(
     if fts is not None:
         # One set of ids to look up (index hits, and every item with Korean text: see
         # `prefilter`), rather than a test on each item of the window.
+        test = "doc @@ ?::tsquery" if store.backend == "postgresql" else "items_fts MATCH ?"
         where += (
-            " AND id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
+            f" AND id IN (SELECT rowid FROM items_fts WHERE {test}"
             " UNION ALL SELECT item_id FROM item_hangul)"
         )
         params.append(fts)
@@ -106,6 +110,9 @@ def window_texts(
 def _tuples(store: Store, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
     """Rows as tuples: thousands of them, and a dict per row (`Store._rows`) cost a third of
     the playground's time."""
+    if store._pg is not None:
+        with store._guard("cannot read"), store._pg.connection() as conn:
+            return list(conn.execute(sql, params).fetchall())
     with store._lock, store._guard("cannot read"):
         return store._db.conn.execute(sql, params).fetchall()
 
@@ -119,47 +126,72 @@ def count_window(store: Store, since: datetime) -> int:
 # --- narrowing by the full-text index ------------------------------------------------------
 
 
-def prefilter(rule: Rule) -> str | None:
-    """An FTS5 expression that every item `rule` matches, unless it has Korean text, also
-    matches; None when the rule's text gives none (scopes only, a NOT alone, a score that may
-    be reached without its terms).
+@dataclass(frozen=True)
+class _Words:
+    """How the narrowing is written: FTS5's expressions, or PostgreSQL's tsqueries (`pg`)."""
+
+    phrase: Callable[..., str]
+    nowhere: str
+    both: Callable[[list[str]], str]
+    either: Callable[[list[str]], str]
+
+
+_FTS5 = _Words(
+    fts_phrase,
+    NOWHERE,
+    lambda parts: "(" + " AND ".join(parts) + ")",
+    lambda parts: "(" + " OR ".join(parts) + ")",
+)
+_TSQUERY = _Words(
+    pgtext.ts_phrase,
+    pgtext.NOWHERE,
+    lambda parts: pgtext.joined("&", parts),
+    lambda parts: pgtext.joined("|", parts),
+)
+
+
+def prefilter(rule: Rule, *, pg: bool = False) -> str | None:
+    """An FTS5 expression (a tsquery if `pg`) that every item `rule` matches, unless it has
+    Korean text, also matches; None when the rule's text gives none (scopes only, a NOT
+    alone, a score that may be reached without its terms).
 
     Wider than the rule on purpose (NEAR becomes AND, `title:` any field, NOTs are left to
     the matcher): the real matcher then runs on what it finds. Items with Hangul are always
     read (`window_texts`, from `item_hangul`): the engine finds `UN` and `북한` in `북한UN`,
     which the index keeps as one token. So a Korean term stands for no item here.
     """
+    words = _TSQUERY if pg else _FTS5
     if rule.tree is not None:
-        return _need(rule.tree)
+        return _need(rule.tree, words)
     if rule.score is None or rule.score.threshold <= 0:
         return None
     # Only a term of positive weight can reach a positive threshold: one of them must be there.
     positive = [term for term, weight in rule.score.terms if weight > 0]
-    return _either([_need(term) for term in positive])
+    return _either([_need(term, words) for term in positive], words)
 
 
-def _need(node: Node) -> str | None:
+def _need(node: Node, words: _Words) -> str | None:
     if isinstance(node, Term | Phrase):
         if any(script_of(ch) is Script.HANGUL for ch in fold(node.text)):
-            return NOWHERE
-        return fts_phrase(node.text, prefix=isinstance(node, Term) and node.prefix)
+            return words.nowhere
+        return words.phrase(node.text, prefix=isinstance(node, Term) and node.prefix)
     if isinstance(node, Field):
-        return _need(node.child)
+        return _need(node.child, words)
     if isinstance(node, Near):
-        return _both([_need(node.left), _need(node.right)])
+        return _both([_need(node.left, words), _need(node.right, words)], words)
     if isinstance(node, And):
-        return _both([_need(c) for c in node.children if not isinstance(c, Not)])
+        return _both([_need(c, words) for c in node.children if not isinstance(c, Not)], words)
     if isinstance(node, Or):
-        return _either([_need(c) for c in node.children])
+        return _either([_need(c, words) for c in node.children], words)
     return None  # a scope or a NOT: nothing the text index can require
 
 
-def _both(parts: list[str | None]) -> str | None:
+def _both(parts: list[str | None], words: _Words) -> str | None:
     known = [p for p in parts if p is not None]
-    return "(" + " AND ".join(known) + ")" if known else None
+    return words.both(known) if known else None
 
 
-def _either(parts: list[str | None]) -> str | None:
+def _either(parts: list[str | None], words: _Words) -> str | None:
     if not parts or None in parts:
         return None
-    return "(" + " OR ".join(str(p) for p in parts) + ")"
+    return words.either([str(p) for p in parts])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.errors import MonitorError
 from monitor.service.health import Health
+from monitor.store.location import DbLocation
 
 TOKEN_ENV = "MONITOR_WEB_TOKEN"
 MIN_TOKEN = 16  # characters: a token short enough to guess is refused like a missing one
@@ -17,7 +18,7 @@ MIN_TOKEN = 16  # characters: a token short enough to guess is refused like a mi
 
 @dataclass(frozen=True)
 class WebConfig:
-    db_path: Path
+    db: DbLocation  # a SQLite file or a PostgreSQL URL
     rules_dir: Path
     host: str = "127.0.0.1"
     token: str | None = None  # required when host is not a loopback address

@@ -85,7 +85,7 @@ def find_matches(
     tagged = ruleset is not None and any(
         isinstance(node, Region | EntityScope) for node in _nodes(rule)
     )
-    fts = prefilter(rule)
+    fts = prefilter(rule, pg=store.backend == "postgresql")
     texts, capped = window_texts(store, since, fts, MAX_SCAN_TAGGED if tagged else MAX_SCAN)
     matcher = Matcher.compile([dataclasses.replace(rule, enabled=True)])
     found: dict[int, tuple[Match, ItemText]] = {}

@@ -8,15 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from monitor.store.location import DbLocation
 from monitor.web.config import WebConfig, checked_token, token_from_env
 from monitor.web.server import start_console
 
 
 def serve_console(
-    db: Path, rules: Path, host: str, port: int, *, echo: Callable[[str], None]
+    db: DbLocation, rules: Path, host: str, port: int, *, echo: Callable[[str], None]
 ) -> None:
     token = checked_token(host, token_from_env())
-    config = WebConfig(db_path=db, rules_dir=rules, host=host, token=token)
+    config = WebConfig(db=db, rules_dir=rules, host=host, token=token)
     stop = threading.Event()
 
     def stopping(signum: int, frame: FrameType | None) -> None:

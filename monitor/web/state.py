@@ -1,8 +1,9 @@
 """The console's shared state: its configuration and one store for all requests.
 
 Pages are plain (sync) functions run in Starlette's thread pool; they share one `Store`,
-which serialises its own use of the SQLite connection. The rules are read from `rules/` when
-a page needs them and kept until a file under it changes, as the service does.
+which serialises its own use of a SQLite connection (on PostgreSQL, each call takes a
+connection from its pool). The rules are read from `rules/` when a page needs them and kept
+until a file under it changes, as the service does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Console:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(self.config.db_path)
+                self._store = Store(self.config.db.target)
             return self._store
 
     def ruleset(self) -> RuleSet:

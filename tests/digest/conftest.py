@@ -11,6 +11,7 @@ from tests.digest.world import World, make_world
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path) as made:
+def world(tmp_path: Path, db_target: Path | str) -> Iterator[World]:
+    """Once on a SQLite file, once on a PostgreSQL database."""
+    with make_world(tmp_path, db_target) as made:
         yield made

@@ -48,8 +48,10 @@ def listed(text: str) -> list[str]:
     return [line.split("] ", 1)[1] for line in text.splitlines() if line.startswith("[CRITICAL] ")]
 
 
-def test_sixty_matches_with_max_items_fifty_go_out_in_two_digests(tmp_path: Path) -> None:
-    with make_world(tmp_path) as world, SmtpCatcher() as smtp:
+def test_sixty_matches_with_max_items_fifty_go_out_in_two_digests(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    with make_world(tmp_path, db_target) as world, SmtpCatcher() as smtp:
         (world.rules_dir / "feeds.yaml").write_text(FEEDS, encoding="utf-8")
         world.channels(email_channels(smtp.port, "    max_items: 50\n"))
         now = datetime.now(UTC)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import email
 import json
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -72,11 +70,8 @@ def plain(raw: bytes) -> tuple[str, str, str]:
 
 def shown(world: World, route: str) -> dict[int, int]:
     """Item id -> deliveries.shown for a route (1 listed, 2 referred to, 3 covered)."""
-    with closing(sqlite3.connect(world.db)) as conn:
-        rows = conn.execute(
-            "SELECT item_id, shown FROM deliveries WHERE route_id = ?", (route,)
-        ).fetchall()
-    return dict(rows)
+    rows = world.store._rows("SELECT item_id, shown FROM deliveries WHERE route_id = ?", (route,))
+    return {r["item_id"]: r["shown"] for r in rows}
 
 
 def test_three_outlets_in_two_languages_are_one_entry_with_each_outlet(world: World) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -97,7 +95,7 @@ def eventually(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def poll_now(db: Path, feed: str) -> None:
+def poll_now(db: Path | str, feed: str) -> None:
     """Make one feed due now, as if its interval had passed."""
     with Store(db) as store:
         state = store.get_state(feed)
@@ -113,16 +111,18 @@ def mail_text(raw: bytes) -> tuple[str, str]:
     return " ".join(str(message["Subject"]).split()), part.get_content()
 
 
-def shown(db: Path, route: str) -> list[int]:
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute(
+def shown(db: Path | str, route: str) -> list[int]:
+    with Store(db) as store:
+        rows = store._rows(
             "SELECT shown FROM deliveries WHERE route_id = ? ORDER BY item_id", (route,)
-        ).fetchall()
-    return [r[0] for r in rows]
+        )
+    return [r["shown"] for r in rows]
 
 
-def test_one_event_from_three_outlets_is_one_entry_then_an_update(tmp_path: Path) -> None:
-    db, folder = tmp_path / "state" / "monitor.db", tmp_path / "rules"
+def test_one_event_from_three_outlets_is_one_entry_then_an_update(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    db, folder = db_target, tmp_path / "rules"
     now = datetime.now(UTC).replace(microsecond=0)
     with FeedServer() as server, SmtpCatcher() as smtp, WebhookCatcher(secret=SECRET) as hook:
         for minutes, feed in enumerate(("wire", "toto", "ledger")):
@@ -166,10 +166,10 @@ def test_one_event_from_three_outlets_is_one_entry_then_an_update(tmp_path: Path
 
 
 def test_an_immediate_route_gets_the_story_as_soon_as_the_cycle_linked_it(
-    tmp_path: Path,
+    tmp_path: Path, db_target: Path | str
 ) -> None:
     # A tick of an hour: only the wake after the cycle's linking can send the held items now.
-    db, folder = tmp_path / "state" / "monitor.db", tmp_path / "rules"
+    db, folder = db_target, tmp_path / "rules"
     now = datetime.now(UTC).replace(microsecond=0)
     with FeedServer() as server, SmtpCatcher() as smtp, WebhookCatcher(secret=SECRET) as hook:
         # Two English outlets: no surge, whose alert would wake the delivery anyway.

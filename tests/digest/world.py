@@ -1,13 +1,13 @@
-"""A rules folder, a real SQLite store and helpers to store matched items and to freeze and
-send digests, for the delivery tests of this folder (`world` fixture in conftest.py)."""
+"""A rules folder, a real store (a SQLite file, then a PostgreSQL database: `db_target`) and
+helpers to store matched items and to freeze and send digests, for the delivery tests of this
+folder (`world` fixture in conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ class World:
     store: Store
     rules: dict[str, Rule]
     rules_dir: Path
-    db: Path
+    db: Path | str  # what `--db` takes: the SQLite file or the PostgreSQL URL
 
     def add(
         self,
@@ -68,11 +68,10 @@ class World:
         self.store.save_items(
             feed, [item], FeedState(feed_id=feed, url="http://x"), lambda i: (i, matches)
         )
-        with closing(sqlite3.connect(self.db)) as conn:
-            row = conn.execute(
-                "SELECT id FROM items WHERE feed_id = ? AND guid = ?", (feed, guid)
-            ).fetchone()
-        item_id = int(row[0])
+        [row] = self.store._rows(
+            "SELECT id FROM items WHERE feed_id = ? AND guid = ?", (feed, guid)
+        )
+        item_id = int(row["id"])
         if linked:
             story = self.store.item_stories([join])[join] if join is not None else -1
             self.store.save_links([NewLink(item_id, story, 1.0, ("test",))])
@@ -83,7 +82,7 @@ class World:
 
     def mark_history(self, item_id: int) -> None:
         """What ingest does to an item that was old news when first seen."""
-        with closing(sqlite3.connect(self.db)) as conn, conn:
+        with self.store._write() as conn:
             conn.execute("UPDATE matches SET history = 1 WHERE item_id = ?", (item_id,))
 
     def channels(self, text: str) -> Channels:
@@ -103,12 +102,13 @@ class World:
 
 
 @contextmanager
-def make_world(tmp_path: Path) -> Iterator[World]:
+def make_world(tmp_path: Path, db: Path | str | None = None) -> Iterator[World]:
+    """A world on `db` (a SQLite file or a PostgreSQL URL), by default a new file."""
     rules_dir = tmp_path / "rules"
     (rules_dir / "alerts").mkdir(parents=True)
     (rules_dir / "alerts" / "asia.yaml").write_text(RULES, encoding="utf-8")
     rules = {r.id: r for r in load_ruleset(rules_dir).rules}
-    db = tmp_path / "state" / "monitor.db"
+    db = tmp_path / "state" / "monitor.db" if db is None else db
     with Store(db) as store:
         yield World(store, rules, rules_dir, db)
 

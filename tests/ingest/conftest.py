@@ -1,5 +1,6 @@
 """Fixtures most ingest tests share: a misbehaving-on-demand feed server on loopback and a
-store on a fresh SQLite file."""
+store on a fresh SQLite file, then on a fresh PostgreSQL database (`db_target`): each test that
+takes `store` runs on both."""
 
 from __future__ import annotations
 
@@ -19,6 +20,6 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "monitor.db") as db:
+def store(db_target: Path | str) -> Iterator[Store]:
+    with Store(db_target) as db:
         yield db

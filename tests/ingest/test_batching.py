@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from monitor.errors import StoreError
@@ -34,9 +35,17 @@ from tests.support.feedserver import FeedServer, serve
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(connect_timeout=2, read_timeout=1, total_timeout=3)
-# A real failure of one feed's writes, made by SQLite itself: its inserts are refused.
+# A real failure of one feed's writes, made by the database itself: its inserts are refused.
+# On PostgreSQL the failed statement aborts the transaction: only the savepoint recovers it.
 FAIL_BAD = """CREATE TRIGGER test_fail_bad BEFORE INSERT ON items WHEN new.feed_id = 'bad'
     BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"""
+FAIL_BAD_PG = (
+    """CREATE FUNCTION test_fail_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    RAISE EXCEPTION 'refused for the test' USING ERRCODE = 'check_violation'; END $$""",
+    """CREATE TRIGGER test_fail_bad BEFORE INSERT ON items FOR EACH ROW
+    WHEN (NEW.feed_id = 'bad') EXECUTE FUNCTION test_fail_bad()""",
+)
+REFUSED = (sqlite3.IntegrityError, psycopg.IntegrityError)  # what either backend raises
 
 
 def item(feed_id: str, guid: str, title: str = "Coast guard patrol") -> Item:
@@ -56,8 +65,9 @@ def save(feed_id: str, *guids: str) -> FeedSave:
 
 
 def fail_bad_feed(store: Store) -> None:
-    with sqlite3.connect(store.path) as conn:
-        conn.execute(FAIL_BAD)
+    with store._write() as conn:
+        for sql in FAIL_BAD_PG if store.backend == "postgresql" else (FAIL_BAD,):
+            conn.execute(sql)
 
 
 # --- Store.save_batch ----------------------------------------------------------------------
@@ -75,7 +85,7 @@ def test_a_feed_whose_save_fails_is_rolled_back_alone(store: Store) -> None:
     fail_bad_feed(store)
     results = store.save_batch([save("a", "a1"), save("bad", "x1", "x2"), save("c", "c1")])
     assert results[0] == results[2] == StoreResult(new=1)
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[1], REFUSED)
     assert "refused for the test" in str(results[1])
     assert (store.count_items("a"), store.count_items("bad"), store.count_items("c")) == (1, 0, 1)
     # Its state is not written either: the next poll fetches the same items again.
@@ -89,13 +99,15 @@ def test_a_feed_with_items_of_another_feed_is_refused_alone(store: Store) -> Non
     assert results[1] == StoreResult(new=1)
 
 
-def test_a_full_disk_fails_the_whole_batch_and_leaves_nothing(store: Store) -> None:
-    pages = store._db.conn.execute("PRAGMA page_count").fetchone()[0]
-    store._db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
-    many = [FeedSave("a", [item("a", f"a{n}", "x" * 2000) for n in range(50)], state("a"))]
-    with pytest.raises(StoreError, match="disk is full"):
-        store.save_batch([save("b", "b1"), *many])
-    assert store.count_items() == 0 and store.states() == {}
+def test_a_full_disk_fails_the_whole_batch_and_leaves_nothing(tmp_path: Path) -> None:
+    # A page limit is SQLite's own way to fill the disk (the file's, so SQLite only).
+    with Store(tmp_path / "monitor.db") as store:
+        pages = store._db.conn.execute("PRAGMA page_count").fetchone()[0]
+        store._db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        many = [FeedSave("a", [item("a", f"a{n}", "x" * 2000) for n in range(50)], state("a"))]
+        with pytest.raises(StoreError, match="disk is full"):
+            store.save_batch([save("b", "b1"), *many])
+        assert store.count_items() == 0 and store.states() == {}
 
 
 def test_prepared_rows_are_used_only_for_the_items_they_were_made_of(store: Store) -> None:
@@ -154,7 +166,7 @@ async def test_a_feed_s_failed_save_raises_in_its_own_poll_only(store: Store) ->
         good, bad = writer.save(save("a", "a1")), writer.save(save("bad", "x1"))
         results = await asyncio.gather(good, bad, return_exceptions=True)
     assert results[0] == StoreResult(new=1)
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[1], REFUSED)
 
 
 async def test_saving_outside_async_with_is_a_programming_error(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Linking stored items to stories (`monitor.ingest.linking`) on real SQLite files.
+"""Linking stored items to stories (`monitor.ingest.linking`) on both backends: a real SQLite
+file and a real PostgreSQL database (`db_target`).
 
 The plumbing is tested with `ByRegion`, a tiny linker whose decisions these tests control
 (a report joins the open story that shares a region with it), so nothing here depends on how
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def save(store: Store, *items: Item) -> dict[str, int]:
     for feed in dict.fromkeys(i.feed_id for i in items):
         batch = [i for i in items if i.feed_id == feed]
         store.save_items(feed, batch, FeedState(feed, f"https://{feed}.example.org/"))
-    return {s.item.guid: s.id for s in store.search(None, limit=1000)}
+    return {r["guid"]: r["id"] for r in store._rows("SELECT id, guid FROM items")}
 
 
 def stories(store: Store, ids: dict[str, int]) -> dict[str, int]:
@@ -84,8 +85,9 @@ def stories(store: Store, ids: dict[str, int]) -> dict[str, int]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "monitor.db")
+def store(db_target: str | Path) -> Iterator[Store]:
+    with Store(db_target) as opened:
+        yield opened
 
 
 def test_each_new_item_joins_a_story_or_starts_one_with_why(store: Store) -> None:
@@ -155,14 +157,14 @@ def test_a_linker_failure_loses_nothing(store: Store, caplog: pytest.LogCaptureF
     assert set(stories(store, ids)) == {"a"}
 
 
-def test_the_linker_is_kept_while_the_store_is_as_it_left_it(tmp_path: Path) -> None:
+def test_the_linker_is_kept_while_the_store_is_as_it_left_it(db_target: str | Path) -> None:
     made: list[Linker] = []
 
     def make(window: timedelta) -> Linker:
         made.append(ByRegion(window))
         return made[-1]
 
-    store = Store(tmp_path / "monitor.db")
+    store = Store(db_target)
     save(store, item("a", 0, ("TW",)))
     link_pending(store, WINDOW, make)
     ids = save(store, item("b", 1, ("TW",)), item("c", 2, ("KP",)))
@@ -170,13 +172,14 @@ def test_the_linker_is_kept_while_the_store_is_as_it_left_it(tmp_path: Path) -> 
     assert len(made) == 1  # kept: nothing else wrote links
     got = stories(store, ids)
     assert got["a"] == got["b"] != got["c"]  # a story it started earlier has its real id
-    # Another process links items into the same file: this one's linker is rebuilt.
-    with Store(tmp_path / "monitor.db") as other:
+    # Another process links items into the same database: this one's linker is rebuilt.
+    with Store(db_target) as other:
         save(other, item("d", 3, ("KP",), feed="other"))
         link_pending(other, WINDOW, make)
     save(store, item("e", 4, ("JP",)))
     link_pending(store, WINDOW, make)
     assert len(made) == 3
+    store.close()
 
 
 def test_a_split_by_hand_is_what_the_linker_sees_next(store: Store) -> None:
@@ -246,8 +249,7 @@ def test_a_cycle_links_full_batches_while_it_stores_and_the_rest_at_its_end(
         assert store.pending_count() == 0  # the rest, once the cycle's saves are done
 
     asyncio.run(cycle())
-    ids = {s.item.guid: s.id for s in store.search(None, limit=10)}
-    got = stories(store, ids)
+    got = stories(store, save(store))
     assert len({got[f"tw{n}"] for n in range(4)}) == 1 and got["kp"] != got["tw0"]
 
 

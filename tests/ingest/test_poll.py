@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -42,12 +41,6 @@ def rss(*entries: tuple[str, str], published: datetime = FRESH) -> bytes:
 
 
 TWO = rss(("a1", "PLA drills near the Taiwan Strait"), ("a2", "北朝鮮がミサイル発射"))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "state" / "monitor.db") as db:
-        yield db
 
 
 async def cycle(store: Store, *feeds: Feed, force: bool = True) -> dict[str, FetchStatus]:

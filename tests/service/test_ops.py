@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.service.lock import InstanceLock
 from monitor.service.logs import REDACTED, Redactor, secret_names, secrets_named_in
 from monitor.service.metrics import new_matches
+from monitor.store.location import DbLocation
 from tests.ingest.test_poll import TWO
 from tests.support.feedserver import FeedServer, redirect, serve
 from tests.support.receivers import SmtpCatcher
@@ -104,16 +105,20 @@ def test_healthz_is_ok_then_503_with_a_reason_when_the_database_breaks(
     assert "monitor stopped" in service.seen[-1], "\n".join(service.seen)
 
 
+POLLS_OK = 'monitor_polls_total{instance="ops-1",outcome="ok"}'
+
+
 def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path]) -> None:
     server, rules, db = setup
     (rules / "alerts" / "asia.yaml").write_text(RULE, encoding="utf-8")
     with SmtpCatcher() as smtp:
         write_channels(rules, smtp)
-        service = Service(rules, db)
+        service = Service(rules, db, env={"MONITOR_INSTANCE": "ops-1"})
         try:
             service.wait_for("monitor running")
             before = service.metrics()
-            assert before['monitor_polls_total{outcome="ok"}'] == 0
+            assert before[POLLS_OK] == 0
+            assert before['monitor_instance_info{backend="sqlite",instance="ops-1"}'] == 1
             assert before["monitor_last_successful_poll_timestamp_seconds"] == 0
             assert before["monitor_rules"] == 1
 
@@ -127,8 +132,8 @@ def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path
                 time.sleep(0.05)
         finally:
             assert service.stop() == 0
-    assert after['monitor_polls_total{outcome="ok"}'] == 1
-    assert after['monitor_polls_total{outcome="error"}'] == 1
+    assert after[POLLS_OK] == 1
+    assert after['monitor_polls_total{instance="ops-1",outcome="error"}'] == 1
     assert after["monitor_fetch_seconds_count"] == 2
     assert after['monitor_items_stored_total{change="new"}'] == 2
     assert after['monitor_matches_total{rule="strait",severity="high"}'] == 1
@@ -287,9 +292,9 @@ def test_the_redactor_cleans_message_arguments_and_traceback() -> None:
 
 
 def test_the_lock_refuses_a_second_holder_and_frees_on_release(tmp_path: Path) -> None:
-    db = tmp_path / "state" / "monitor.db"
+    db = DbLocation(tmp_path / "state" / "monitor.db")
     with InstanceLock(db) as first:
-        assert first.path.read_text() == f"{os.getpid()}\n"
+        assert first.path is not None and first.path.read_text() == f"{os.getpid()}\n"
         with pytest.raises(Exception, match=rf"pid {os.getpid()}\) is using .*stop it first"):
             InstanceLock(db).acquire()
     with InstanceLock(db):  # released: a new service may start

@@ -1,9 +1,12 @@
-"""The store stage against real SQLite files.
+"""The store stage against real SQLite files and real PostgreSQL databases.
 
 Fixtures: `CORPUS` is a handful of short headlines written for these tests in English,
 Japanese, Chinese and Korean (two feeds, published an hour apart, newest last); each search
 test names the items it expects by guid. `en-calm` says "sun" so that a search for `UN` can
-show it does not find it. Every store lives in a fresh file under tmp_path.
+show it does not find it. Every store lives in a fresh SQLite file under tmp_path, then in a
+fresh PostgreSQL database (`db_target`): each test that takes `store` or `corpus` runs on both.
+Tests about the SQLite file itself take a path of their own; their PostgreSQL counterparts
+are in test_store_pg.py.
 """
 
 from __future__ import annotations
@@ -82,15 +85,22 @@ def fill(store: Store) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(db_target: str | Path) -> Iterator[Store]:
+    with Store(db_target) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a SQLite file, for the tests about the file itself (WAL, locks, pages)."""
     with Store(tmp_path / "state" / "monitor.db") as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def corpus(module_db_target: str | Path) -> Iterator[Store]:
     """A store holding CORPUS, shared by the read-only search tests."""
-    with Store(tmp_path_factory.mktemp("corpus") / "monitor.db") as s:
+    with Store(module_db_target) as s:
         fill(s)
         yield s
 
@@ -99,9 +109,15 @@ def guids(found: Sequence[StoredItem]) -> list[str]:
     return [s.item.guid for s in found]
 
 
-def raw(path: Path) -> sqlite3.Connection:
+def raw(path: Path | str) -> sqlite3.Connection:
     """A second, plain connection: what another process would see."""
     return sqlite3.connect(path, isolation_level=None, timeout=0)
+
+
+def table(store: Store, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a query, as tuples, on either backend (what the tables hold, not what the
+    store's methods make of them)."""
+    return [tuple(row.values()) for row in store._rows(sql)]
 
 
 # --- opening and migrating -----------------------------------------------------------------
@@ -172,7 +188,10 @@ def test_a_database_from_a_newer_monitor_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_disk_full_is_a_store_error_and_leaves_nothing_half_written(store: Store) -> None:
+def test_disk_full_is_a_store_error_and_leaves_nothing_half_written(
+    sqlite_store: Store,
+) -> None:
+    store = sqlite_store
     # A page limit is SQLite's own way to hit SQLITE_FULL without filling a real disk.
     pages = store._db.conn.execute("PRAGMA page_count").fetchone()[0]
     store._db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
@@ -252,15 +271,8 @@ def test_an_edited_item_is_updated_in_place(store: Store) -> None:
     )
     assert before.updated is None and after.updated is not None
     assert guids(store.search("new title")) == ["a"] and store.search("old title") == []
-    conn = raw(store.path)
-    assert conn.execute("SELECT code FROM item_regions ORDER BY code").fetchall() == [
-        ("CN",),
-        ("JP",),
-    ]
-    assert conn.execute("SELECT rowid, title FROM items_fts").fetchall() == [
-        (after.id, "new title")
-    ]
-    conn.close()
+    assert table(store, "SELECT code FROM item_regions ORDER BY code") == [("CN",), ("JP",)]
+    assert table(store, "SELECT rowid, title FROM items_fts") == [(after.id, "new title")]
 
 
 def test_an_item_with_the_same_hash_is_not_rewritten(store: Store) -> None:
@@ -298,10 +310,8 @@ def test_items_round_trip_with_utc_datetimes_and_regions(store: Store) -> None:
     [back] = store.search(None)
     assert back.item == item
     assert back.item.published.tzinfo is UTC and back.item.published.hour == 0
-    conn = raw(store.path)
-    rows = conn.execute("SELECT item_id, code FROM item_regions ORDER BY code").fetchall()
+    rows = table(store, "SELECT item_id, code FROM item_regions ORDER BY code")
     assert rows == [(back.id, "JP"), (back.id, "KP")]
-    conn.close()
 
 
 def test_get_items_keeps_the_order_asked_and_skips_unknown_ids(store: Store) -> None:
@@ -318,12 +328,10 @@ def test_prune_deletes_old_items_with_their_index_and_regions(store: Store) -> N
     assert store.prune(T0 - timedelta(days=90)) == 1
     assert guids(store.search("blockade")) == ["new"]
     assert store.count_items() == 1
-    conn = raw(store.path)
-    assert conn.execute("SELECT count(*) FROM item_regions").fetchone() == (1,)
-    assert conn.execute("SELECT rowid, title FROM items_fts").fetchall() == [
+    assert table(store, "SELECT count(*) FROM item_regions") == [(1,)]
+    assert table(store, "SELECT rowid, title FROM items_fts") == [
         (store.search(None)[0].id, "blockade lifted")
     ]
-    conn.close()
 
 
 def test_count_items_per_feed(corpus: Store) -> None:
@@ -425,11 +433,7 @@ def test_search_text_is_what_gets_indexed(store: Store) -> None:
     assert search_text("臺灣の北韓") == " 台 湾 の 北 韩 "  # each Han/kana character a token
     assert search_text("북한의 ＰＬＡ") == "북한의 pla"  # Hangul words stay whole
     store.save_items("asia", [make_item("a", "臺灣 Strait", "Ｘ")], state())
-    conn = raw(store.path)
-    assert conn.execute("SELECT title, summary FROM items_fts").fetchall() == [
-        (" 台 湾  strait", "x")
-    ]
-    conn.close()
+    assert table(store, "SELECT title, summary FROM items_fts") == [(" 台 湾  strait", "x")]
 
 
 HOSTILE = [
@@ -466,7 +470,8 @@ def test_search_never_fails_on_any_text(corpus: Store, query: str) -> None:
 # --- concurrency --------------------------------------------------------------------------
 
 
-def test_a_reader_is_not_blocked_by_an_open_write(store: Store) -> None:
+def test_a_reader_is_not_blocked_by_an_open_write(sqlite_store: Store) -> None:
+    store = sqlite_store
     store.save_items("asia", [make_item("a", "Before")], state())
     writer = raw(store.path)
     writer.execute("BEGIN IMMEDIATE")
@@ -480,7 +485,8 @@ def test_a_reader_is_not_blocked_by_an_open_write(store: Store) -> None:
     writer.close()
 
 
-def test_a_second_writer_waits_for_the_first(store: Store) -> None:
+def test_a_second_writer_waits_for_the_first(sqlite_store: Store) -> None:
+    store = sqlite_store
     other = Store(store.path)
     holder = raw(store.path)
     holder.execute("BEGIN IMMEDIATE")

@@ -1,4 +1,5 @@
-"""Stories in the store (migration m010, `monitor.store.stories`) on real SQLite files.
+"""Stories in the store (migration m010, `monitor.store.stories`) on both backends: a real
+SQLite file and a real PostgreSQL database (`db_target`).
 
 Items are stored through `save_items` as the poll stores them; the story decisions are
 written by hand (`NewLink`), so these tests are about the recording, not about linking.
@@ -7,15 +8,18 @@ written by hand (`NewLink`), so these tests are about the recording, not about l
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from monitor.models import EntityTag, FeedState, Item
-from monitor.store import Store
+from monitor.store import Store, pg
 from monitor.store.stories import NewLink
+from monitor.store.storyrows import aggregate
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -47,13 +51,14 @@ def save(store: Store, *items: Item) -> list[int]:
     for feed in dict.fromkeys(i.feed_id for i in items):
         batch = [i for i in items if i.feed_id == feed]
         store.save_items(feed, batch, FeedState(feed, f"https://{feed}.example.org/"))
-    found = {s.item.guid: s.id for s in store.search(None, limit=1000)}
+    found = {r["guid"]: r["id"] for r in store._rows("SELECT id, guid FROM items")}
     return [found[i.guid] for i in items]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "monitor.db")
+def store(db_target: str | Path) -> Iterator[Store]:
+    with Store(db_target) as opened:
+        yield opened
 
 
 def test_new_items_wait_for_a_story_and_links_make_stories(store: Store) -> None:
@@ -144,6 +149,22 @@ def test_merge_moves_every_report_and_remembers_where(store: Store) -> None:
         store.merge_stories(into, into)
 
 
+def test_a_decision_naming_a_merged_story_is_followed_within_the_write(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a write holds one pooled connection (and the write lock) until it ends:
+    following a merge reads through it rather than waiting for another (here there is none)."""
+    monkeypatch.setattr(pg, "POOL_SIZE", 1)
+    monkeypatch.setattr(pg, "CONNECT_TIMEOUT", 2.0)
+    with Store(pg_url) as store:
+        a, b = save(store, item("w", "a", 0), item("t", "b", 1))
+        made = store.save_links([NewLink(a, -1, 0, ()), NewLink(b, -2, 0, ())])
+        store.merge_stories(made[-1], made[-2])
+        (c,) = save(store, item("w", "c", 2))
+        store.save_links([NewLink(c, made[-2], 0.9, ("same",))])  # a linker loaded before
+        assert store.item_stories([c]) == {c: made[-1]}
+
+
 def test_merging_twice_follows_the_chain(store: Store) -> None:
     ids = save(store, item("w", "a", 0), item("w", "b", 1), item("w", "c", 2))
     made = store.save_links([NewLink(i, -n - 1, 0, ()) for n, i in enumerate(ids)])
@@ -161,6 +182,58 @@ def test_retention_updates_stories_and_deletes_emptied_ones(store: Store) -> Non
     assert story is not None
     assert (story.reports, story.outlets, story.headline_item) == (1, ("t",), b)
     assert story.first_seen == T0 + timedelta(hours=30)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-icu"])
+def any_collation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store on SQLite, on PostgreSQL, and on a PostgreSQL database whose collation is not
+    code point order (ICU en-US: `abc` before `Zed`), as many servers are set up."""
+    if request.param == "sqlite":
+        target: str | Path = tmp_path / "monitor.db"
+    else:
+        target = str(request.getfixturevalue("pg_url"))
+    if request.param == "postgresql-icu":
+        import psycopg
+
+        name = urlsplit(target).path.strip("/") + "_icu"
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
+                " ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        target = urlunsplit(urlsplit(target)._replace(path="/" + name))
+    with Store(target) as opened:
+        yield opened
+
+
+def test_retention_leaves_the_aggregates_the_linker_would_compute(any_collation: Store) -> None:
+    """The trigger that recomputes a story when retention deletes reports (SQL, PL/pgSQL on
+    PostgreSQL) agrees with `storyrows.aggregate`: ties broken by name in code point order."""
+    store = any_collation
+    one = dict(regions=("TW", "CN"), entities=(tag("Xi"), tag("abe")))
+    twice = (tag("Ab"), EntityTag("Ab", "person", "summary", 0, 2))  # one report: counts once
+    old, a, b, c, d = save(
+        store,
+        item("zz", "old", -5, lang="ko", regions=("TW",), entities=(tag("Xi"),)),
+        item("Wire", "a", 0, **one),
+        item("agency", "b", 0, lang="ja", regions=("CN", "KP"), entities=(tag("abe"),)),
+        item("bbc", "c", 1, lang="zh", regions=("KP", "TW"), entities=(tag("Xi"),)),
+        item("bbc", "d", 2, lang=None, summary="Ab", entities=twice),
+    )
+    made = store.save_links([NewLink(i, -1, 0, ()) for i in (old, a, b, c, d)])
+    before = store.get_story(made[-1])
+    assert before is not None and before.outlets[0] == "zz" and before.regions[0] == "TW"
+    assert store.prune(T0 - timedelta(hours=1)) == 1  # the old report goes
+    story = store.get_story(made[-1])
+    assert story is not None
+    assert (story.reports, story.first_seen, story.headline_item) == (4, T0, min(a, b))
+    assert story.outlets == ("Wire", "agency", "bbc")  # a tie at T0: code point order
+    assert story.languages == ("en", "ja", "zh")  # d has none
+    assert story.regions == ("CN", "KP", "TW")  # two reports each
+    assert story.entities == ("Xi", "abe", "Ab")
+    with store._write() as conn:  # what the linker's side computes from the same members
+        aggregate(conn, [made[-1]])
+    assert store.get_story(made[-1]) == story
 
 
 def test_story_ids_are_never_given_again(store: Store) -> None:
@@ -192,9 +265,12 @@ def test_items_stored_before_stories_never_get_one(tmp_path: Path) -> None:
 def test_find_stories_by_time_rule_and_region(store: Store) -> None:
     a, b = save(store, item("w", "a", 0, regions=("TW",)), item("w", "b", 10, regions=("KP",)))
     made = store.save_links([NewLink(a, -1, 0, ()), NewLink(b, -2, 0, ())])
-    store._db.conn.execute(
-        "INSERT INTO matches VALUES (?, 'taiwan', 1, '[]', '2026-03-01', 0)", (a,)
-    )
+    with store._write() as conn:
+        conn.execute(
+            "INSERT INTO matches (item_id, rule_id, score, hits, matched_at, history)"
+            " VALUES (?, 'taiwan', 1, '[]', '2026-03-01', 0)",
+            (a,),
+        )
     assert [s.id for s in store.find_stories()] == [made[-2], made[-1]]  # latest first
     assert [s.id for s in store.find_stories(since=T0 + timedelta(hours=5))] == [made[-2]]
     assert [s.id for s in store.find_stories(rule_id="taiwan")] == [made[-1]]

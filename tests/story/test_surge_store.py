@@ -1,6 +1,7 @@
-"""Surges on a real SQLite file: the counts detection reads, firing once per cooldown, routes
-taking them (kinds, criteria, their own thresholds), alerts frozen once per route, and the
-webhook body a version 1 digest body with `surge`."""
+"""Surges on both backends (a real SQLite file, then a real PostgreSQL database): the counts
+detection reads, firing once per cooldown, routes taking them (kinds, criteria, their own
+thresholds), alerts frozen once per route, and the webhook body a version 1 digest body with
+`surge`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import email
 import email.policy
 import json
 import logging
-import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from monitor.cli.surges import surge_lines, surge_status, surges_json
 from monitor.digest.render.email import email_part
 from monitor.digest.surges import detect, freeze_surges
-from monitor.models import Settings
+from monitor.models import Rendered, Settings
 from monitor.service.logs import JsonFormatter
 from monitor.store.surges import Surges
 from monitor.story.surge import Surge
@@ -33,14 +32,15 @@ SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "webhook-schema.json")
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path) as made:
+def world(tmp_path: Path, db_target: Path | str) -> Iterator[World]:
+    """Once on a SQLite file, once on a PostgreSQL database."""
+    with make_world(tmp_path, db_target) as made:
         yield made
 
 
 def matched_at(world: World, ids: Sequence[int], when: datetime) -> None:
     """Set when the items' matches were recorded (a poll records them at its own time)."""
-    with closing(sqlite3.connect(world.db)) as conn, conn:
+    with world.store._write() as conn:
         conn.executemany(
             "UPDATE matches SET matched_at = ? WHERE item_id = ?",
             [(when.isoformat(timespec="microseconds"), i) for i in ids],
@@ -93,6 +93,26 @@ def test_a_surge_fires_once_per_cooldown(world: World) -> None:
     assert surges.counts() == {"volume": 3}
 
 
+def test_a_surge_is_frozen_once_per_route_even_when_two_processes_race(world: World) -> None:
+    """The second freeze of one surge for one route (another process got there first) is
+    refused by the claim's key: nothing of it is stored, the first stays whole."""
+    surges = Surges(world.store)
+    (fired,) = surges.fire([Surge("volume", "rule:strait", "6", NOW, (1,), "p")], timedelta(1))
+
+    def alert(digest_id: str) -> Rendered:
+        return Rendered(
+            digest_id, "email", b"Subject: surge\r\n\r\nbody", "surge", "message/rfc822"
+        )
+
+    assert surges.freeze(alert("d1"), "desk-now", "desk", fired.id, NOW)
+    assert not surges.freeze(alert("d2"), "desk-now", "desk", fired.id, NOW)
+    assert [r["id"] for r in world.store._rows("SELECT id FROM digests")] == ["d1"]
+    body = world.store._rows("SELECT body FROM digests")[0]["body"]
+    assert bytes(body) == b"Subject: surge\r\n\r\nbody"
+    assert surges.pending("desk-now", NOW - timedelta(hours=1), [("volume", "p")]) == []
+    assert [s.id for s in surges.pending("other", NOW, [("volume", "p")])] == [fired.id]
+
+
 def test_detect_volume_surges_per_rule_and_region_with_why(world: World) -> None:
     burst(world, 6)
     channels = world.channels(email_channels(2525))
@@ -141,7 +161,7 @@ def test_a_story_of_old_news_never_surges(world: World) -> None:
         world.add(f"o{n}", "Taiwan Strait drills", [], feed=f, published=old)
         for n, f in enumerate(["wire", "post", "tv"])
     ]
-    with closing(sqlite3.connect(world.db)) as conn, conn:
+    with world.store._write() as conn:
         conn.execute("UPDATE items SET first_seen = ?", (NOW.isoformat(timespec="microseconds"),))
     stories = world.store.item_stories(ids)
     for other in ids[1:]:

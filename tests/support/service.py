@@ -27,7 +27,7 @@ class RunningService:
     def __init__(
         self,
         rules: Path,
-        db: Path,
+        db: Path | str,  # a SQLite file or a PostgreSQL URL
         *options: str,
         tick: float = 0.2,
         env: Mapping[str, str] | None = None,

@@ -1,6 +1,6 @@
 """The console's deliveries page (`/deliveries`), with digests made and failed for real: a
-real store, the real freeze and send path, a real SMTP server (aiosmtpd) that refuses and a
-real webhook receiver that answers 410 Gone.
+real store (a SQLite file, then a PostgreSQL database), the real freeze and send path, a real
+SMTP server (aiosmtpd) that refuses and a real webhook receiver that answers 410 Gone.
 
 Expected: dead, retrying and pending digests are listed with route, receiver, attempts and
 the (redacted) last error; Retry (a POST carrying the CSRF field) requeues a dead digest,
@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from monitor.cli.main import main
+from monitor.store.location import DbLocation
 from monitor.store.outbox import Outbox
 from monitor.web.app import create_app
 from monitor.web.config import WebConfig
@@ -39,14 +40,15 @@ from tests.digest.world import (
 from tests.support.receivers import SmtpCatcher, WebhookCatcher, answer
 from tests.support.service import RunningService
 
-from .conftest import DemoState, csrf_of, make_client
+from .conftest import DemoState, csrf_of, make_client, on_both
 
 TITLE = "PLA drills in the Taiwan Strait"
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path) as made:
+def world(tmp_path: Path, db_target: Path | str) -> Iterator[World]:
+    """Once on a SQLite file, once on a PostgreSQL database."""
+    with make_world(tmp_path, db_target) as made:
         yield made
 
 
@@ -238,7 +240,7 @@ def test_retry_wakes_the_services_delivery_job(world: World) -> None:
         digest_id = dead_digest(world, smtp, "554 5.7.1 rejected", "DATA")
     woken: list[bool] = []
     config = WebConfig(
-        db_path=world.db, rules_dir=world.rules_dir, wake_delivery=lambda: woken.append(True)
+        db=DbLocation(world.db), rules_dir=world.rules_dir, wake_delivery=lambda: woken.append(True)
     )
     with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         action = f"/deliveries/{digest_id}/retry"
@@ -248,6 +250,7 @@ def test_retry_wakes_the_services_delivery_job(world: World) -> None:
         assert woken == [True]
 
 
+@on_both
 def test_the_demo_shows_its_delivered_digests_and_says_nothing_waits(client: TestClient) -> None:
     doc = lxml.html.fromstring(client.get("/deliveries").text)
     empty = " ".join(doc.xpath("//p[@id='deliveries-empty']")[0].text_content().split())

@@ -21,7 +21,7 @@ from monitor.ingest.feeds import load_feeds
 from monitor.store import Store
 from monitor.web.pages.feeds import COLUMNS
 
-from .conftest import DemoState, make_client
+from .conftest import DemoState, make_client, on_both
 
 BROKEN = "manila-courier"  # the demo's outlet that serves an HTML page instead of a feed
 
@@ -38,6 +38,7 @@ def summary(html: str) -> dict[str, int]:
     }
 
 
+@on_both
 def test_every_feed_is_shown_with_the_figures_of_monitor_status(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -66,6 +67,7 @@ def test_every_feed_is_shown_with_the_figures_of_monitor_status(
     assert summary(response.text) == expected
 
 
+@on_both
 @pytest.mark.parametrize("column", list(COLUMNS))
 def test_every_column_sorts_both_ways_from_its_header(client: TestClient, column: str) -> None:
     ascending = client.get(f"/feeds?sort={column}&order=asc")
@@ -81,6 +83,7 @@ def test_every_column_sorts_both_ways_from_its_header(client: TestClient, column
     assert sorted(up) == sorted(down) and len(up) == 8
 
 
+@on_both
 def test_sorting_orders_the_rows_by_the_column(client: TestClient) -> None:
     def counts(query: str) -> list[int]:
         return [int(r.xpath("./td[last()]//a/text()")[0]) for r in rows(client.get(query).text)]
@@ -107,6 +110,7 @@ def test_a_bad_sort_is_refused_with_the_columns_to_use(client: TestClient) -> No
     assert client.get("/feeds?sort=items&order=sideways").status_code == 400
 
 
+@on_both
 def test_failing_backing_off_and_disabled_feeds_are_told_apart(
     console_state: DemoState,
 ) -> None:
@@ -168,6 +172,7 @@ def test_a_broken_feeds_file_is_named_with_its_line(console_state: DemoState) ->
     assert "feeds.yaml:3:5: unknown key 'intervall'" in message
 
 
+@on_both
 def test_htmx_refreshes_the_table_alone_in_the_same_order(client: TestClient) -> None:
     whole = lxml.html.fromstring(client.get("/feeds?sort=items&order=desc").text)
     [live] = whole.xpath("//section[@id='feeds-live']")

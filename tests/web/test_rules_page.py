@@ -25,7 +25,7 @@ from monitor.web import playground_run
 from monitor.web.playground import read_input
 from monitor.web.playground_run import find_matches
 
-from .conftest import DemoState, csrf_of
+from .conftest import DemoState, csrf_of, on_both
 
 HX = {"hx-request": "true"}
 DAYS = "400"  # the demo's sample week lies about a year back
@@ -43,14 +43,16 @@ def count(doc: lxml.html.HtmlElement, group: str) -> int:
     return int(doc.get_element_by_id(f"playground-count-{group}").get("data-count"))
 
 
-def db_rows(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
+def db_rows(db: Path | str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Rows as tuples, from a SQLite file or a PostgreSQL database."""
+    with Store(db) as store:
+        return [tuple(row.values()) for row in store._rows(sql, params)]
 
 
 # --- /rules ---------------------------------------------------------------------------------
 
 
+@on_both
 def test_the_rules_page_lists_each_rule_in_force_with_its_week(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -82,6 +84,7 @@ def test_the_rules_page_lists_each_rule_in_force_with_its_week(
     assert "never" in never[0].xpath('string(.//td[@class="rule-last"])')
 
 
+@on_both
 def test_the_rules_page_sorts_by_a_get_parameter(client: TestClient) -> None:
     def order(sort: str) -> list[tuple[str, int]]:
         doc = html(client.get("/rules", params={"sort": sort}).text)
@@ -110,6 +113,7 @@ BROKEN = """rules:
 """
 
 
+@on_both
 def test_a_broken_rule_file_is_a_banner_and_the_rest_still_shows(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -135,6 +139,7 @@ def test_a_broken_rule_file_is_a_banner_and_the_rest_still_shows(
 # --- the playground -----------------------------------------------------------------------
 
 
+@on_both
 def test_try_prefills_the_playground_with_the_rule_and_compares_with_it(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -163,6 +168,7 @@ def test_try_prefills_the_playground_with_the_rule_and_compares_with_it(
     assert pages == [f"/items/{i}" for i in item_ids(doc, "both")]
 
 
+@on_both
 def test_the_playground_agrees_with_rules_test_since(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -310,18 +316,20 @@ def test_an_empty_window_says_what_to_do(client: TestClient) -> None:
         ('"Taiwan Strait" AND NOT film', "台湾海峡 Taiwan Strait tension"),
     ],
 )
-def test_narrowing_finds_what_the_matcher_finds(tmp_path: Path, query: str, title: str) -> None:
+def test_narrowing_finds_what_the_matcher_finds(
+    db_target: Path | str, query: str, title: str
+) -> None:
     now = datetime.now(UTC)
     item = Item(
         feed_id="f", guid="g", link=None, title=title, summary="", html="", author=None,
         lang=None, published=now, first_seen=now, content_hash="h",
     )  # fmt: skip
-    with Store(tmp_path / "n.db") as store:
+    with Store(db_target) as store:
         store.save_items("f", [item], FeedState("f", "https://f.example/"))
         rule = read_input(query, None).rule
         assert rule is not None
         found = find_matches(store, rule, now - timedelta(days=1), None, {})
-    assert prefilter(rule) is not None
+        assert prefilter(rule, pg=store.backend == "postgresql") is not None
     assert len(found.matches) == 1, (query, title)
 
 

@@ -16,7 +16,7 @@ from monitor.store.web_stories import ChartSurge, StoryFilter, find_page, hourly
 from monitor.web.chart import HOURS, build_chart
 from monitor.web.pages.stories import PAGE_SIZE
 
-from .conftest import DemoState
+from .conftest import DemoState, on_both
 
 ALL = "/?since=all"
 
@@ -44,6 +44,7 @@ def all_ids(client: TestClient, query: str) -> list[int]:
     return found
 
 
+@on_both
 def test_the_page_is_a_get_form_and_a_list_of_stories(client: TestClient) -> None:
     response = client.get(ALL)
     assert response.status_code == 200
@@ -61,6 +62,7 @@ def test_the_page_is_a_get_form_and_a_list_of_stories(client: TestClient) -> Non
     assert first.xpath(".//time")  # first and last report
 
 
+@on_both
 def test_pages_hold_every_story_once(client: TestClient, console_state: DemoState) -> None:
     listed = all_ids(client, ALL)
     with Store(console_state.db) as store:
@@ -69,6 +71,7 @@ def test_pages_hold_every_story_once(client: TestClient, console_state: DemoStat
     assert set(listed) == stored
 
 
+@on_both
 def test_surging_stories_come_first_then_the_latest(client: TestClient) -> None:
     doc = html(client.get(ALL))
     surging = [li.get("data-surging") == "true" for li in rows(doc)]
@@ -81,13 +84,13 @@ def test_surging_stories_come_first_then_the_latest(client: TestClient) -> None:
     assert lasts == sorted(lasts, reverse=True)
 
 
+@on_both
 def test_a_surge_older_than_a_day_does_not_lift_a_story(
     client: TestClient, console_state: DemoState
 ) -> None:
     surged = [i for i, flag in _flags(client) if flag]
-    with Store(console_state.db) as store:
-        store._db.execute("UPDATE surges SET fired_at = '2020-01-01T00:00:00.000000+00:00'")
-        store._db.conn.commit()
+    with Store(console_state.db) as store, store._write() as conn:
+        conn.execute("UPDATE surges SET fired_at = '2020-01-01T00:00:00.000000+00:00'")
     assert surged and not any(flag for _, flag in _flags(client))
 
 
@@ -96,6 +99,7 @@ def _flags(client: TestClient) -> list[tuple[int, bool]]:
     return [(int(li.get("data-story-id")), li.get("data-surging") == "true") for li in rows(doc)]
 
 
+@on_both
 def test_the_console_and_the_cli_agree_on_rule_and_region(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -105,6 +109,7 @@ def test_the_console_and_the_cli_agree_on_rule_and_region(
     assert set(all_ids(client, "/?since=all&rule=korea-missiles&region=kp")) == cli
 
 
+@on_both
 @pytest.mark.parametrize(
     ("query", "select", "check"),
     [
@@ -132,6 +137,7 @@ def test_each_filter_keeps_only_what_passes(
         assert check([e.text_content() for e in li.xpath(select)]), (query, li.get("id"))  # type: ignore[operator]
 
 
+@on_both
 def test_feed_entity_language_and_region_filters_find_every_story(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -153,12 +159,14 @@ def test_feed_entity_language_and_region_filters_find_every_story(
     }
 
 
+@on_both
 def test_severity_means_at_least(client: TestClient) -> None:
     high = set(all_ids(client, f"{ALL}&severity=high"))
     critical = set(all_ids(client, f"{ALL}&severity=critical"))
     assert critical and critical < high  # high shows the critical stories and more
 
 
+@on_both
 def test_the_time_filter_counts_the_last_report(client: TestClient) -> None:
     # The demo's week lies in the past; one report of it is dated now (its clock was ahead).
     recent = html(client.get("/"))
@@ -169,12 +177,14 @@ def test_the_time_filter_counts_the_last_report(client: TestClient) -> None:
     assert len(all_ids(client, "/")) < len(all_ids(client, ALL))
 
 
+@on_both
 def test_headlines_carry_their_language(client: TestClient) -> None:
     doc = html(client.get(f"{ALL}&language=ja"))
     langs = {a.get("lang") for a in doc.xpath("//a[@class='story-headline']")}
     assert "ja" in langs
 
 
+@on_both
 def test_a_bad_filter_is_named_and_the_page_still_answers(client: TestClient) -> None:
     response = client.get("/?since=3d&severity=urgent")
     assert response.status_code == 400
@@ -183,12 +193,14 @@ def test_a_bad_filter_is_named_and_the_page_still_answers(client: TestClient) ->
     assert any("'urgent'" in a and "critical" in a for a in alerts)
 
 
+@on_both
 def test_no_story_says_what_to_do(client: TestClient) -> None:
     doc = html(client.get("/?region=AQ"))
     empty = doc.xpath("//div[@id='story-empty']")[0].text_content()
     assert "No story" in empty and "any time" in empty
 
 
+@on_both
 def test_htmx_gets_the_results_only(client: TestClient) -> None:
     response = client.get(f"{ALL}&rule=korea-missiles", headers={"hx-request": "true"})
     assert "<html" not in response.text
@@ -199,6 +211,7 @@ def test_htmx_gets_the_results_only(client: TestClient) -> None:
 # --- the chart -------------------------------------------------------------------------------
 
 
+@on_both
 def test_the_chart_shows_a_rules_matches_and_its_surges(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -218,6 +231,7 @@ def test_the_chart_shows_a_rules_matches_and_its_surges(
     assert len(svg.xpath(".//text[@class='day']")) == 7
 
 
+@on_both
 def test_the_chart_of_a_region(client: TestClient) -> None:
     doc = html(client.get(f"{ALL}&region=KP"))
     title = doc.xpath("//figure[@id='story-chart']/svg/title")[0].text_content()
@@ -250,6 +264,7 @@ def _widest(console_state: DemoState) -> int:
     return max(stories, key=lambda s: (len(s.languages), s.reports)).id
 
 
+@on_both
 def test_a_story_shows_its_reports_in_every_language(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -276,6 +291,7 @@ def test_a_story_shows_its_reports_in_every_language(
     assert doc.xpath("//dd[@id='story-regions']/a")
 
 
+@on_both
 def test_a_merged_story_redirects_and_an_unknown_one_is_404(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -292,19 +308,20 @@ def test_a_merged_story_redirects_and_an_unknown_one_is_404(
     assert doc.xpath("//h1")
 
 
+@on_both
 def test_feed_text_is_text_and_only_web_links_are_links(
     client: TestClient, console_state: DemoState
 ) -> None:
     story = _widest(console_state)
     with Store(console_state.db) as store:
         first, second = (x.stored.id for x in store.story_links(story)[:2])
-        store._db.execute(
-            "UPDATE items SET title = '<script>alert(1)</script>', link = 'javascript:alert(2)'"
-            " WHERE id = ?",
-            (first,),
-        )
-        store._db.execute("UPDATE items SET link = NULL WHERE id = ?", (second,))
-        store._db.conn.commit()
+        with store._write() as conn:
+            conn.execute(
+                "UPDATE items SET title = '<script>alert(1)</script>',"
+                " link = 'javascript:alert(2)' WHERE id = ?",
+                (first,),
+            )
+            conn.execute("UPDATE items SET link = NULL WHERE id = ?", (second,))
     response = client.get(f"/stories/{story}")
     assert "<script>alert(1)" not in response.text
     doc = html(response)
@@ -351,6 +368,7 @@ def test_the_chart_reads_matches_by_time(console_state: DemoState) -> None:
     assert "matches_time (matched_at>?)" in by_region, by_region
 
 
+@on_both
 def test_a_surge_follows_its_story_into_a_merge(
     client: TestClient, console_state: DemoState
 ) -> None:
@@ -365,6 +383,7 @@ def test_a_surge_follows_its_story_into_a_merge(
     assert doc.xpath("//h1[@id='story-title']/span[@class='badge surge']")
 
 
+@on_both
 def test_a_broken_rule_file_leaves_the_stories_readable(
     client: TestClient, console_state: DemoState
 ) -> None:
