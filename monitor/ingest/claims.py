@@ -41,10 +41,13 @@ class Claim:
 
 async def claim_due(
     store: Store, leases: Leases, due: Sequence[Feed], now: datetime, lease: timedelta,
-    still_due: Recheck,
+    still_due: Recheck, *, share: bool = False,
 ) -> Claim:  # fmt: skip
-    """Claim the due feeds; keep those still due against the state stored now."""
+    """Claim the due feeds (`share`: a running service's fair share of them, see
+    `Leases.fair_share`); keep those still due against the state stored now."""
     ids = {f.id for f in due}
+    if share:
+        ids = await asyncio.to_thread(leases.fair_share, ids, now)
     got = await asyncio.to_thread(leases.claim, ids, now, now + lease)
     held: dict[str, str] = {}
     if len(got) < len(ids):

@@ -293,6 +293,7 @@ async def poll_cycle(
         claim = await claim_due(
             store, leases, due, now, settings.lease,
             lambda f, s: is_due(f, s, now, force=force, ignore_backoff=ignore_backoff),
+            share=holder is not None,
         )  # fmt: skip
         due, states, claim_held = list(claim.feeds), claim.states, claim.held
     own_parser = parser is None

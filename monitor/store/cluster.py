@@ -21,7 +21,9 @@ clocks are trusted to agree within a small part of a lease (NTP).
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import socket
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -152,6 +154,19 @@ class Leases:
                 "UPDATE feed_leases SET leased_until = ? WHERE holder = ? AND leased_until > ?",
                 (_ts(now), self.holder, _ts(now)),
             )
+
+    def fair_share(self, feed_ids: Collection[str], now: datetime) -> set[str]:
+        """The feeds of `feed_ids` this holder should try to claim now: a random 1/n of
+        them when n instances are live. Without it the first instance to tick after a burst
+        (a cold start, feeds of one interval) claims every due feed and the others idle;
+        what it leaves stays due, and the next ticks of every instance share it out."""
+        rows = self._store._rows(
+            "SELECT count(*) AS n FROM instances WHERE live_until >= ? OR id = ?",
+            (_ts(now), self.holder),
+        )
+        live = max(1, int(rows[0]["n"]))
+        ordered = sorted(feed_ids)
+        return set(random.sample(ordered, math.ceil(len(ordered) / live)))
 
     def count(self, now: datetime) -> int:
         """How many feeds this holder has now."""

@@ -32,21 +32,36 @@ class DatabaseProbe:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        st = path.stat()
+        # One descriptor, kept open for the service's life and never closed while it runs:
+        # on Linux, closing ANY descriptor of a file drops every POSIX lock this process holds
+        # on it, SQLite's included. Opening and closing the file at each probe let another
+        # process's last close delete the WAL under the running service, whose commits then
+        # went to a deleted file.
+        self._fd = os.open(path, os.O_RDONLY)
+        st = os.fstat(self._fd)
         self._identity = (st.st_dev, st.st_ino)
 
     def problem(self) -> str | None:
         """What is wrong, or None when all is well."""
         try:
-            with self.path.open("rb") as file:
-                header = file.read(len(SQLITE_HEADER))
-                st = os.fstat(file.fileno())
+            st = os.stat(self.path)
+        except OSError as error:
+            return f"database {self.path}: {error.strerror or error}"
+        try:
+            if (st.st_dev, st.st_ino) != self._identity:
+                # Another file now: opening and closing it leaves the service's locks alone.
+                with self.path.open("rb") as other:
+                    if other.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+                        return (
+                            f"database {self.path} was replaced while the service ran; restart it"
+                        )
+                header = b""
+            else:
+                header = os.pread(self._fd, len(SQLITE_HEADER), 0)
         except OSError as error:
             return f"database {self.path}: {error.strerror or error}"
         if header != SQLITE_HEADER:
             return f"database {self.path} is not an SQLite database any more"
-        if (st.st_dev, st.st_ino) != self._identity:
-            return f"database {self.path} was replaced while the service ran; restart it"
         return self._query()
 
     def _query(self) -> str | None:

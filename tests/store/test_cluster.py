@@ -146,3 +146,19 @@ def test_the_instance_id_is_the_host_and_pid_unless_named() -> None:
     default = instance_id({})
     host, _, pid = default.rpartition("-")
     assert host and pid.isdigit()
+
+
+def test_a_running_instance_tries_its_fair_share_of_the_due_feeds(
+    two: tuple[Store, Store],
+) -> None:
+    a, b = two
+    alone = Leases(a, "a").fair_share(FEEDS, T0)
+    assert alone == set(FEEDS)  # no instance registered but itself: all of them
+    for name in ("a", "b", "c"):
+        Instances(a).register(me(name), T0 + timedelta(seconds=45), T0 - timedelta(days=1))
+    share = Leases(b, "b").fair_share(FEEDS, T0)
+    assert len(share) == 14 and share <= set(FEEDS)  # ceil(40 / 3)
+    # A dead instance (its promise ran out) no longer counts.
+    later = T0 + timedelta(minutes=1)
+    Instances(a).register(me("a", later), later + timedelta(seconds=45), T0 - timedelta(days=1))
+    assert len(Leases(a, "a").fair_share(FEEDS, later)) == 40
