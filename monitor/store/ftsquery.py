@@ -15,7 +15,9 @@ matters.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from itertools import product
+from typing import TypeVar
 
 from monitor.errors import MonitorError
 from monitor.match.nodes import And, Field, Near, Node, Not, Or, Phrase, Term
@@ -25,6 +27,8 @@ from monitor.match.textnorm import Script, search_text, term_script
 _HAS_TOKEN = re.compile(r"[^\W_]")  # a letter or digit: what `unicode61` makes tokens of
 NOWHERE = '""'  # an empty FTS5 phrase, which matches no row
 _MAX_NEAR_GROUPS = 64  # `(a OR b) NEAR/5 (c OR d)` expands to one NEAR group per pair
+
+T = TypeVar("T")
 
 
 class SearchQueryError(MonitorError):
@@ -106,19 +110,26 @@ def _near(node: Near) -> str | None:
     return "(" + " OR ".join(groups) + ")" if groups else NOWHERE
 
 
-def _alternatives(node: Node, field: str | None = None) -> list[tuple[str | None, str]] | None:
-    """A side of NEAR as (field or None, FTS5 phrase) alternatives, or None if it has no
-    phrase form."""
+def near_sides(
+    node: Node, leaf: Callable[[Term | Phrase], T], field: str | None = None
+) -> list[tuple[str | None, T]] | None:
+    """A side of NEAR as (field or None, `leaf` of a term or phrase) alternatives, the
+    innermost field winning; None if it has no phrase form. Both backends walk sides so:
+    FTS5 phrases here, tsquery words in `pgtext`."""
     if isinstance(node, Term | Phrase):
-        return [(field, str(fts_expr(node)))]
+        return [(field, leaf(node))]
     if isinstance(node, Field):
-        return _alternatives(node.child, node.name)
+        return near_sides(node.child, leaf, node.name)
     if isinstance(node, Or):
-        out: list[tuple[str | None, str]] = []
+        out: list[tuple[str | None, T]] = []
         for child in node.children:
-            found = _alternatives(child, field)
+            found = near_sides(child, leaf, field)
             if found is None:
                 return None
             out.extend(found)
         return out
     return None
+
+
+def _alternatives(node: Node) -> list[tuple[str | None, str]] | None:
+    return near_sides(node, lambda leaf: str(fts_expr(leaf)))

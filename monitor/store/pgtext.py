@@ -37,7 +37,7 @@ from itertools import pairwise, product
 from monitor.match.nodes import And, Field, Near, Node, Not, Or, Phrase, Term, walk
 from monitor.match.query import MAX_NEAR
 from monitor.match.textnorm import Script, search_text, term_script
-from monitor.store.ftsquery import _HAS_TOKEN, _MAX_NEAR_GROUPS, SearchQueryError
+from monitor.store.ftsquery import _HAS_TOKEN, _MAX_NEAR_GROUPS, SearchQueryError, near_sides
 
 # A lexeme no document has (tokens are runs of letters): the tsquery that matches nothing,
 # as FTS5's empty phrase `""`.
@@ -293,21 +293,8 @@ def _near_group(a: Words, b: Words, gap: int, fields: str) -> str:
     return joined("&", [*sorted(present), joined("|", [_placed(p, fields) for p in placements])])
 
 
-def _sides(node: Node, field: str | None = None) -> list[tuple[str | None, Words]] | None:
-    """`ftsquery._alternatives`: a side of NEAR as (field or None, words) alternatives, the
-    innermost field winning; None if it has no phrase form."""
-    if isinstance(node, Term):
-        return [(field, words(node.text, prefix=node.prefix))]
-    if isinstance(node, Phrase):
-        return [(field, words(node.text))]
-    if isinstance(node, Field):
-        return _sides(node.child, node.name)
-    if isinstance(node, Or):
-        out: list[tuple[str | None, Words]] = []
-        for child in node.children:
-            found = _sides(child, field)
-            if found is None:
-                return None
-            out.extend(found)
-        return out
-    return None
+def _sides(node: Node) -> list[tuple[str | None, Words]] | None:
+    def leaf(node: Term | Phrase) -> Words:
+        return words(node.text, prefix=isinstance(node, Term) and node.prefix)
+
+    return near_sides(node, leaf)
