@@ -243,9 +243,12 @@ def checked_poll(
     force: bool,
     workers: int | None,
     ruleset: RuleSet | None = None,
+    link: bool = True,
 ) -> None:
-    """One `poll_cycle` (worker start-up and shutdown included); exits unless all went well."""
-    parser = Parser(workers) if workers is not None else None
+    """One `poll_cycle` (worker start-up and shutdown included); exits unless all went well.
+    Without `link` the workers do not read what story linking needs either."""
+    count = Parser.default_workers(len(feeds)) if workers is None else workers
+    parser = Parser(count, link=link)
     try:
         summary = asyncio.run(
             poll_cycle(feeds, store, settings, force=force, parser=parser, ruleset=ruleset)
@@ -285,7 +288,9 @@ def cold_unlinked(
         stories_unlinked(),
     ):
         cold, _ = timed(
-            lambda: checked_poll(feeds, db, settings, force=False, workers=workers, ruleset=ruleset)
+            lambda: checked_poll(
+                feeds, db, settings, force=False, workers=workers, ruleset=ruleset, link=False
+            )
         )
     return cold
 

@@ -13,13 +13,16 @@ from monitor.errors import ParseError
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
 from monitor.match.ruleset import RuleSet
+from monitor.match.textnorm import fold
 from monitor.models import Feed, Item
 from monitor.store.saving import MatchRow, Prepared, match_row, prepare
+from monitor.story.profile import TextRead, read_text
 
 __all__ = ["Enriched", "ingest"]
 
-# Items with their regions set, their matches, and their rows ready for the store.
-Enriched = list[tuple[Item, tuple[MatchRow, ...], Prepared]]
+# Items with their regions set, their matches, their rows ready for the store, and what story
+# linking reads from their text (None when the items will not be linked).
+Enriched = list[tuple[Item, tuple[MatchRow, ...], Prepared, TextRead | None]]
 
 
 def ingest(
@@ -29,8 +32,10 @@ def ingest(
     url: str,
     now: datetime,
     ruleset: RuleSet | None = None,
+    link: bool = True,
 ) -> Enriched | str:
-    """Parse, normalise, tag and match one body, and prepare the rows to store.
+    """Parse, normalise, tag and match one body, and prepare the rows to store; with `link`,
+    read what story linking needs from each text too.
 
     Every item is tagged and matched here, in parallel when in a worker, although the store
     keeps the results of new and edited items only. Returns the error text instead of
@@ -42,12 +47,18 @@ def ingest(
     except ParseError as error:
         return error.message if not error.hint else f"{error.message} ({error.hint})"
     if ruleset is None:
-        return [(item, (), prepare(item)) for item in items]
-    return [_enrich(ruleset, item, feed) for item in items]
+        return [(item, (), prepare(item), _read(item) if link else None) for item in items]
+    return [_enrich(ruleset, item, feed, link) for item in items]
+
+
+def _read(item: Item) -> TextRead:
+    return read_text(fold(f"{item.title}\n{item.summary}"))
 
 
 def _enrich(
-    ruleset: RuleSet, item: Item, feed: Feed
-) -> tuple[Item, tuple[MatchRow, ...], Prepared]:
-    tagged, matches = ruleset.enrich(item, feed)
-    return tagged, tuple(match_row(m) for m in matches), prepare(tagged)
+    ruleset: RuleSet, item: Item, feed: Feed, link: bool
+) -> tuple[Item, tuple[MatchRow, ...], Prepared, TextRead | None]:
+    tagged, matches, folded = ruleset.enrich_folded(item, feed)
+    # The scan folded each field apart: the same as folding them joined by a line break.
+    read = read_text("\n".join(folded)) if link else None
+    return tagged, tuple(match_row(m) for m in matches), prepare(tagged, folded), read

@@ -26,15 +26,18 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.models import Settings, StoredItem
+from monitor.models import Item, Settings, StoredItem
 from monitor.store import Store
 from monitor.store.stories import NewLink, StoryToken
 from monitor.story.linker import WINDOW, Linker, Report, report_of
+from monitor.story.profile import TextRead
 
 log = logging.getLogger("monitor.stories")
 
@@ -66,9 +69,35 @@ class _Kept:
 _KEPT: weakref.WeakKeyDictionary[Store, _Kept] = weakref.WeakKeyDictionary()
 
 
+# What the parse workers read of each item's text for linking (`profile.read_text`), by
+# content hash, until the item is linked: the process that stores and links then neither
+# folds nor reads the text again (a fifth of linking's CPU there). Bounded; an item whose read
+# is not here (another process stored it, or it was pushed out) is read when linked.
+READS_KEPT = 20_000
+_READS: OrderedDict[str, TextRead] = OrderedDict()
+_READS_LOCK = threading.Lock()  # remembered by the cycle's loop, taken by the linking thread
+
+
+def remember_reads(pairs: Iterable[tuple[Item, TextRead | None]]) -> None:
+    """Keep the reads of a feed's stored items (their text decides: keyed by its hash)."""
+    with _READS_LOCK:
+        for item, read in pairs:
+            if read is not None:
+                _READS[item.content_hash] = read
+        while len(_READS) > READS_KEPT:
+            _READS.popitem(last=False)
+
+
+def _take_read(content_hash: str) -> TextRead | None:
+    with _READS_LOCK:
+        return _READS.pop(content_hash, None)
+
+
 def _reports(store: Store, items: list[StoredItem]) -> list[Report]:
     rules = store.matched_rules([s.id for s in items])
-    return [report_of(s.id, s.item, rules.get(s.id, ())) for s in items]
+    return [
+        report_of(s.id, s.item, rules.get(s.id, ()), _take_read(s.item.content_hash)) for s in items
+    ]
 
 
 def _since(pending: list[StoredItem], window: timedelta) -> datetime:

@@ -33,7 +33,7 @@ from monitor.ingest.feedstate import (
 )
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import Enriched, ingest
-from monitor.ingest.linking import linking_alongside
+from monitor.ingest.linking import linking_alongside, remember_reads
 from monitor.ingest.remote import RemotePool
 from monitor.ingest.writer import BatchWriter
 from monitor.match.ruleset import RuleSet
@@ -68,8 +68,11 @@ class Parser:
     with others (the files were reloaded) starts a new pool, and the old one is closed.
     """
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, *, link: bool = True) -> None:
         self.workers = workers  # 0 = inline: cheapest for a handful of feeds, and for tests
+        # Whether the items will be linked to stories: then what linking reads from a text is
+        # read where the text is folded anyway (`ingest`). Off only to measure linking's cost.
+        self.link = link
         self._pool: RemotePool | None = None
 
     async def poll(
@@ -95,14 +98,15 @@ class Parser:
         self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
     ) -> Enriched | str:
         """Ingest a fetched body inline."""
-        return ingest(feed, result.body or b"", result.headers, result.url, now, ruleset)
+        body = result.body or b""
+        return ingest(feed, body, result.headers, result.url, now, ruleset, self.link)
 
     def _pool_for(self, ruleset: RuleSet | None, settings: Settings) -> RemotePool:
         pool = self._pool
         if pool is None or pool.ruleset is not ruleset or pool.settings != settings:
             if pool is not None:
                 pool.close()
-            pool = self._pool = RemotePool(self.workers, ruleset, settings)
+            pool = self._pool = RemotePool(self.workers, ruleset, settings, self.link)
         return pool
 
     @property
@@ -165,13 +169,15 @@ async def poll_feed(
         else:
             new_state = succeeded(state, feed, result, started)
             old = history_before(new_state, settings or Settings(), started)
-            items = [item for item, _, _ in enriched]
+            items = [item for item, _, _, _ in enriched]
             # The store asks for the matches of new and edited items only.
-            found = {item.guid: matches for item, matches, _ in enriched}
+            found = {item.guid: matches for item, matches, _, _ in enriched}
             enrich = (lambda item: (item, found[item.guid])) if ruleset else None
-            prepared = [rows for _, _, rows in enriched]
+            prepared = [rows for _, _, rows, _ in enriched]
             save = FeedSave(feed.id, items, new_state, enrich, old, prepared)
             stored = await _store(store, writer, save)
+            if stored.new or stored.updated:
+                remember_reads((item, read) for item, _, _, read in enriched)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:
         await _store(store, writer, FeedSave(feed.id, (), succeeded(state, feed, result, started)))

@@ -57,12 +57,16 @@ class WorkerGone(RuntimeError):
 
 
 class RemotePool:
-    """`workers` processes with one rule set and one `Settings`; `poll` one feed at a time."""
+    """`workers` processes with one rule set and one `Settings`; `poll` one feed at a time.
+    With `link`, they read what story linking needs from each item (see `ingest`)."""
 
-    def __init__(self, workers: int, ruleset: RuleSet | None, settings: Settings) -> None:
+    def __init__(
+        self, workers: int, ruleset: RuleSet | None, settings: Settings, link: bool = True
+    ) -> None:
         self.ruleset = ruleset
         self.settings = settings
-        self._remotes = [_Remote(ruleset, settings) for _ in range(max(workers, 1))]
+        self.link = link
+        self._remotes = [_Remote(ruleset, settings, link) for _ in range(max(workers, 1))]
         self._ids = itertools.count()
 
     async def poll(self, feed: Feed, state: FeedState, now: datetime) -> Outcome:
@@ -70,7 +74,7 @@ class RemotePool:
         index, remote = min(enumerate(self._remotes), key=lambda pair: len(pair[1].pending))
         if not remote.alive:
             remote.kill()
-            remote = self._remotes[index] = _Remote(self.ruleset, self.settings)
+            remote = self._remotes[index] = _Remote(self.ruleset, self.settings, self.link)
         return await remote.call((next(self._ids), feed, state, now, _login_values(feed)))
 
     @property
@@ -109,14 +113,14 @@ def _login_values(feed: Feed) -> dict[str, str | None]:
 class _Remote:
     """One worker process, its two pipes, and the feeds it holds (by job id)."""
 
-    def __init__(self, ruleset: RuleSet | None, settings: Settings) -> None:
+    def __init__(self, ruleset: RuleSet | None, settings: Settings, link: bool) -> None:
         # forkserver, not fork: a forked worker would inherit the service's open files (its
         # instance lock among them) and the threads' state (the health server).
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_preload())
         jobs_in, self._jobs = ctx.Pipe(duplex=False)
         self._results, results_out = ctx.Pipe(duplex=False)
-        args = (jobs_in, results_out, ruleset, settings, os.getpid())
+        args = (jobs_in, results_out, ruleset, settings, os.getpid(), link)
         self.process = ctx.Process(target=serve, args=args, name="monitor-poll", daemon=True)
         self.process.start()
         jobs_in.close()  # the worker's ends: ours closed, so its death reads as end of file
@@ -215,20 +219,27 @@ def serve(
     ruleset: RuleSet | None,
     settings: Settings,
     owner: int,
+    link: bool = True,
 ) -> None:
     """A worker's life: poll the feeds it is sent until told to stop (or its owner ends)."""
     die_with(owner)  # never outlive the process that owns the pool, even after a SIGKILL
-    asyncio.run(_Serving(jobs, results, ruleset, settings).run())
+    asyncio.run(_Serving(jobs, results, ruleset, settings, link).run())
 
 
 class _Serving:
     def __init__(
-        self, jobs: Connection, results: Connection, ruleset: RuleSet | None, settings: Settings
+        self,
+        jobs: Connection,
+        results: Connection,
+        ruleset: RuleSet | None,
+        settings: Settings,
+        link: bool,
     ) -> None:
         self._jobs = jobs
         self._results = results
         self._ruleset = ruleset
         self._settings = settings
+        self._link = link
         self._fetcher: Fetcher | None = None
         self._outbox: list[tuple[int, object]] = []
 
@@ -282,7 +293,9 @@ class _Serving:
             ingested = None
             if result.status is FetchStatus.OK:
                 body = result.body or b""
-                ingested = ingest(feed, body, result.headers, result.url, now, self._ruleset)
+                ingested = ingest(
+                    feed, body, result.headers, result.url, now, self._ruleset, self._link
+                )
             payload = (replace(result, body=None, headers={}), ingested)
         except Exception as exc:  # a bug: reported as the feed's unexpected error
             payload = _portable(exc)

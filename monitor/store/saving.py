@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.match.rule import Match
-from monitor.match.textnorm import search_text
+from monitor.match.textnorm import search_text, spaced
 from monitor.models import FeedState, Item, StoreResult
 from monitor.store.pg import Conn, is_pg
 from monitor.store.pgtext import tsvector
@@ -54,8 +54,11 @@ def match_row(match: Match) -> MatchRow:
 Prepared = tuple[tuple[object, ...], str, str]
 
 
-def prepare(item: Item) -> Prepared:
-    return _item_row(item), search_text(item.title), search_text(item.summary)
+def prepare(item: Item, folded: tuple[str, str] | None = None) -> Prepared:
+    """With `folded`, the item's title and summary folded already (`textnorm.fold`)."""
+    if folded is None:
+        return _item_row(item), search_text(item.title), search_text(item.summary)
+    return _item_row(item), spaced(folded[0]), spaced(folded[1])
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,26 @@ def m014_cluster(db: Database) -> None:
             route_id TEXT NOT NULL, period TEXT NOT NULL, instance TEXT NOT NULL,
             claimed TEXT NOT NULL, PRIMARY KEY (route_id, period)) WITHOUT ROWID""",
     )
+
+
+@_migration
+def m015_story_tallies(db: Database) -> None:
+    # What a story's aggregates are made of (`storyrows.Tally`, JSON): each outlet's and
+    # language's first report, each region's and entity's count, so that linking folds in
+    # only the new reports instead of re-reading every member of a story of thousands. A
+    # story without one is recomputed from its members (and gets one): so anything that
+    # takes a report away (retention, a cascade) or edits its tags drops it. The hand-moved
+    # links get an index of their own: `Store.story_token`, twice a batch, read them all.
+    run_sql(
+        db,
+        "CREATE TABLE story_tallies (story_id INTEGER PRIMARY KEY, tally TEXT NOT NULL)",
+        "CREATE INDEX story_links_manual ON story_links (linked_at) WHERE manual = 1",
+        """CREATE TRIGGER story_links_ad_tally AFTER DELETE ON story_links BEGIN
+            DELETE FROM story_tallies WHERE story_id = old.story_id;
+        END""",
+        """CREATE TRIGGER items_au_tally AFTER UPDATE OF regions, entities ON items
+        WHEN old.regions IS NOT new.regions OR old.entities IS NOT new.entities BEGIN
+            DELETE FROM story_tallies WHERE story_id =
+                (SELECT story_id FROM story_links WHERE item_id = old.id);
+        END""",
+    )

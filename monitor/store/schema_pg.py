@@ -337,3 +337,26 @@ def m014_cluster() -> tuple[str, ...]:
             route_id TEXT NOT NULL, period TEXT NOT NULL, instance TEXT NOT NULL,
             claimed TEXT NOT NULL, PRIMARY KEY (route_id, period))""",
     )
+
+
+@_migration
+def m015_story_tallies() -> tuple[str, ...]:
+    return (
+        "CREATE TABLE story_tallies (story_id BIGINT PRIMARY KEY, tally TEXT NOT NULL)",
+        "CREATE INDEX story_links_manual ON story_links (linked_at) WHERE manual = 1",
+        *_trigger(
+            "story_links_ad_tally",
+            "story_links",
+            "AFTER DELETE",
+            "DELETE FROM story_tallies WHERE story_id = OLD.story_id;",
+        ),
+        *_trigger(
+            "items_au_tally",
+            "items",
+            "AFTER UPDATE OF regions, entities",
+            """DELETE FROM story_tallies WHERE story_id =
+                (SELECT story_id FROM story_links WHERE item_id = OLD.id);""",
+            "OLD.regions IS DISTINCT FROM NEW.regions OR OLD.entities IS DISTINCT FROM"
+            " NEW.entities",
+        ),
+    )

@@ -55,6 +55,7 @@ _FIGURE = re.compile(
     rf"\s*(?:(?P<scale>{_SCALES})\s*)?"
     rf"(?:(?P<km>{_KM})|(?P<date>{_DATE_AFTER}))?",
 )
+_DIGIT = re.compile(r"\d")  # what every figure and code has (in any script's digits)
 _MAGNITUDE = re.compile(r"(?<![a-z])m(?=\d)")  # M6.1: the figure is read, a model number (a321) not
 _HAN_DIGITS = {"〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
 _HAN_DIGITS |= {"七": 7, "八": 8, "九": 9}
@@ -108,7 +109,17 @@ def figures(text: str) -> set[tuple[str, bool]]:
 
 
 def _figures(folded: str) -> set[tuple[str, bool]]:
-    folded = _MAGNITUDE.sub(" ", folded)
+    found: set[tuple[str, bool]] = set()
+    if _DIGIT.search(folded):  # most texts have no figure: the pattern below is a slow scan
+        found = _digit_figures(_MAGNITUDE.sub(" ", folded))
+    for m in _HAN_FIGURE.finditer(folded):
+        han = _han_value(m.group(1))
+        if han is not None and han >= 10:
+            found.add((f"{han:g}", han % 10 != 0))
+    return found
+
+
+def _digit_figures(folded: str) -> set[tuple[str, bool]]:
     found: set[tuple[str, bool]] = set()
     for m in _FIGURE.finditer(folded):
         if m["month"] or m["date"]:
@@ -120,10 +131,6 @@ def _figures(folded: str) -> set[tuple[str, bool]]:
             found.add((f"{value:g}", True))
         elif value >= 10 and not (1900 <= value <= 2100 and len(m["num"]) == 4):
             found.add((f"{value:g}", value % 10 != 0))
-    for m in _HAN_FIGURE.finditer(folded):
-        han = _han_value(m.group(1))
-        if han is not None and han >= 10:
-            found.add((f"{han:g}", han % 10 != 0))
     return found
 
 
@@ -189,6 +196,8 @@ def codes(text: str) -> frozenset[str]:
 
 
 def _codes(folded: str) -> frozenset[str]:
+    if not _DIGIT.search(folded):  # every code has a digit
+        return frozenset()
     return frozenset(m.group(1) for m in _CODE.finditer(folded))
 
 
@@ -199,6 +208,8 @@ def operations(text: str) -> frozenset[str]:
 
 def _operations(folded: str) -> frozenset[str]:
     found = {op for op, names in _operation_names() if any(n in folded for n in names)}
+    if not _DIGIT.search(folded):  # a quoted name counts only with its code's year
+        return frozenset(found)
     for m in _QUOTED.finditer(folded):
         quoted = m.group(1).strip()
         named = _NAME_BEFORE_CODE.match(quoted)

@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
+from itertools import compress, repeat
+from operator import add
+from typing import cast
 
 from monitor.models import Item
 from monitor.story.places import event_places
-from monitor.story.profile import UNINDEXED_KINDS, Evidence, Profile, evidence_of, kind
+from monitor.story.profile import (
+    UNINDEXED_KINDS,
+    Evidence,
+    Profile,
+    TextRead,
+    evidence_of,
+    kind,
+)
 from monitor.story.scoring import (
     CANDIDATE_MAX,
     CANDIDATE_MIN,
@@ -54,9 +65,14 @@ class Report:
     # Entity ids of the places named where something happened (capitals, which mostly stand
     # for governments, left out): reports naming only other places tell another development.
     places: tuple[str, ...] = ()
+    # What its text gives, if read already (`profile.read_text`, in a parse worker); else
+    # read from `title` and `summary` when evidence is made.
+    text: TextRead | None = field(default=None, compare=False, repr=False)
 
 
-def report_of(item_id: int, item: Item, rule_ids: Sequence[str]) -> Report:
+def report_of(
+    item_id: int, item: Item, rule_ids: Sequence[str], text: TextRead | None = None
+) -> Report:
     """What the linker sees of a stored, tagged item and the rules it matched."""
     return Report(
         item_id=item_id,
@@ -69,6 +85,7 @@ def report_of(item_id: int, item: Item, rule_ids: Sequence[str]) -> Report:
         entities=tuple(dict.fromkeys(tag.id for tag in item.entities)),
         concepts=tuple(sorted(set(rule_ids))),
         places=event_places(item.entities),
+        text=text,
     )
 
 
@@ -188,27 +205,93 @@ class Linker:
         be; of those, the ones whose fit could reach `JOIN * NEAR_BEST` (else only the first,
         to name it)."""
         common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
-        index = self._rarity.index
-        shared: dict[int, float] = {}
-        reach = _Reach(scorer, ev)
-        for side, key, value, weight in reach.report_keys(ev):
-            holders = index.get(key)
-            if not holders:
-                continue  # nobody shares it
-            reach.looked.append((side, value * value, holders))
-            if len(holders) > common:
-                continue  # its holders are not walked: it only bounds the few candidates
-            if weight is not None:
-                for story in holders:  # the hot loop of deciding: kept inline
-                    shared[story] = shared.get(story, 0.0) + weight
+        reach = _Reach(self._rarity.index, ev, scorer, common)
         limit = self.window.total_seconds() / 3600
-        ranked = sorted(shared, key=lambda s: (-shared[s], s))
-        near = (self._stories[s] for s in ranked)
+        ranked = sorted([(-weight, s) for s, weight in reach.shared.items()])  # most, then oldest
+        near = (self._stories[s] for _, s in ranked)
         found = list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
         bounded = [(reach.most(p.id), p) for p in found]
         return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
+
+
+class _Reach:
+    """The stories sharing indexed keys with a report, and the most each one's fit could be:
+    a cosine is at most the share of the report's length that the story shares
+    (Cauchy-Schwarz). Time, sequels and place conflicts only lower a fit, so a story below
+    `JOIN * NEAR_BEST` here can neither join nor be near the best of those that could: it
+    need not be scored."""
+
+    def __init__(self, index: Mapping[str, set[int]], ev: Evidence, scorer: Scorer, common: int):
+        # The keys anyone shares, features then words: their squared weights in the report and
+        # their holders. What a story shares is summed for the few candidates only, by
+        # membership, so that a key too common to walk its holders still bounds them exactly.
+        # The rarities and holders of the keys held by at most `common` stories find the
+        # candidates (the others' holders are not walked).
+        self._fnorm = scorer.vector(ev)[1]
+        self._wnorm = scorer.vector(ev, words=True)[1]
+        features, walked = _Keys([], []), _Keys([], [])
+        for f, value in scorer.vector(ev)[0].items():
+            holders = index.get(f)
+            if holders:
+                features.put(value * value, holders)
+                if len(holders) <= common and kind(f) not in UNINDEXED_KINDS:
+                    walked.put(scorer.weight(f), holders)
+        # The words are many: looked up and filtered at C speed (a word's weight is its rarity).
+        _, keys, weights, squares = scorer.report_words(ev)
+        found = list(map(index.get, keys))
+        held = list(map(bool, found))
+        sharing = cast(list[set[int]], list(compress(found, held)))
+        self._looked = (features, _Keys(list(compress(squares, held)), sharing))
+        few = list(map(common.__ge__, map(len, sharing)))
+        walked.values += compress(compress(weights, held), few)
+        walked.holders += compress(sharing, few)
+        # Story id -> the summed rarity of the walked keys it holds.
+        self.shared = walked.sums()
+
+    def most(self, story: int) -> float:
+        features, words = self._looked
+        most = 0.0
+        if self._fnorm:
+            most += math.sqrt(features.sum_held(story)) / self._fnorm
+        if self._wnorm:
+            most += TEXT_WEIGHT * math.sqrt(words.sum_held(story)) / self._wnorm
+        return most
+
+
+class _Keys:
+    """Keys of the index, each as a value and the stories that hold it, in the report's order."""
+
+    def __init__(self, values: list[float], holders: list[set[int]]) -> None:
+        self.values = values
+        self.holders = holders
+
+    def put(self, value: float, holders: set[int]) -> None:
+        self.values.append(value)
+        self.holders.append(holders)
+
+    def sum_held(self, story: int) -> float:
+        """The sum of the values of the keys `story` holds, in order from 0.0 (at C speed)."""
+        held = map(set.__contains__, self.holders, repeat(story))
+        return reduce(add, compress(self.values, held), 0.0)
+
+    def sums(self) -> dict[int, float]:
+        """`sum_held` of each story holding any key. Many keys held by the same few stories
+        (a wire's copies) are summed story by story at C speed; keys held by many different
+        stories key by key (a Python loop over each holder). Either way each story's sum
+        adds the same terms in the same order, so both give the same floats."""
+        if not self.holders:
+            return {}
+        stories: set[int] = set().union(*self.holders)
+        if len(stories) * len(self.holders) <= 2 * sum(map(len, self.holders)):
+            return {story: self.sum_held(story) for story in stories}
+        shared: dict[int, float] = {}
+        get = shared.get
+        for value, holders in zip(self.values, self.holders, strict=True):
+            for story in holders:  # the hot loop of deciding: kept inline
+                shared[story] = get(story, 0.0) + value
+        return shared
 
 
 def _possible(most: float) -> bool:
@@ -229,44 +312,3 @@ def _bounded(
         scored.append((score, story))
         top = max(top, score)
     return scored
-
-
-class _Reach:
-    """The most a candidate's fit could be, from what it shares with the report: a cosine is
-    at most the share of the report's length that the story shares (Cauchy-Schwarz). Time,
-    sequels and place conflicts only lower a fit, so a story below `JOIN * NEAR_BEST` here
-    can neither join nor be near the best of those that could: it need not be scored."""
-
-    def __init__(self, scorer: Scorer, ev: Evidence) -> None:
-        (self._features, self._fnorm), (self._words, self._wnorm) = (
-            scorer.vector(ev),
-            scorer.vector(ev, words=True),
-        )
-        self._scorer = scorer
-        # The keys anyone shares: (0 feature or 1 word, squared weight in the report, holders).
-        # What a story shares is summed for the few candidates only, by membership, so that a
-        # key too common to walk its holders still bounds them exactly.
-        self.looked: list[tuple[int, float, set[int]]] = []
-
-    def report_keys(self, ev: Evidence) -> list[tuple[int, str, float, float | None]]:
-        """(0 for a feature, 1 for a word; its index key; its weight in the report; its
-        rarity, None for a kind too common to find candidates by)."""
-        out: list[tuple[int, str, float, float | None]] = [
-            (0, f, value, None if kind(f) in UNINDEXED_KINDS else self._scorer.weight(f))
-            for f, value in self._features.items()
-        ]
-        keys = ev.keys  # a word's weight in the report is its rarity
-        out += [(1, keys[w], value, value) for w, value in self._words.items()]
-        return out
-
-    def most(self, story: int) -> float:
-        squares = [0.0, 0.0]  # features, words
-        for side, square, holders in self.looked:
-            if story in holders:
-                squares[side] += square
-        most = 0.0
-        if self._fnorm:
-            most += math.sqrt(squares[0]) / self._fnorm
-        if self._wnorm:
-            most += TEXT_WEIGHT * math.sqrt(squares[1]) / self._wnorm
-        return most

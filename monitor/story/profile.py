@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from sys import intern
 from typing import Protocol
 
 from monitor.match.textnorm import fold
@@ -44,6 +45,8 @@ class ReportLike(Protocol):
     def concepts(self) -> tuple[str, ...]: ...
     @property
     def places(self) -> tuple[str, ...]: ...
+    @property
+    def text(self) -> TextRead | None: ...
 
 
 # What one feature of each kind is worth, before its rarity is counted. A named place or
@@ -82,19 +85,35 @@ class Evidence:
     places: frozenset[str] = frozenset()  # entity ids of places below a country
 
 
+# What a report's text gives the linker, whatever its tags: the features read from it
+# (numbers, codes, operations), its telling shingles joined by spaces (none has one), and its
+# sequel word. Read where the text is folded anyway (a parse worker, beside the matcher) and
+# small to send between processes: one string, not a set of fifty.
+TextRead = tuple[tuple[str, ...], str, str | None]
+
+
+def read_text(folded: str) -> TextRead:
+    """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`)."""
+    seen = read_folded(folded)
+    found = [f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures]
+    found += [f"code:{c}" for c in seen.codes]
+    found += [f"op:{o}" for o in seen.operations]
+    return tuple(found), " ".join(folded_shingles(folded, telling=True)), seen.sequel
+
+
 def evidence_of(report: ReportLike) -> Evidence:
-    text = f"{report.title}\n{report.summary}"
     found = {f"region:{code}" for code in report.regions}
     capital = capitals()
     found.update(f"capital:{e}" if e in capital else f"entity:{e}" for e in report.entities)
     found.update(f"rule:{c}" for c in report.concepts)
-    folded = fold(text)  # once: folding is most of what reading a text costs
-    seen = read_folded(folded)
-    found.update(f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures)
-    found.update(f"code:{c}" for c in seen.codes)
-    found.update(f"op:{o}" for o in seen.operations)
+    text = report.text
+    if text is None:  # folding is most of what reading a text costs: done once
+        text = read_text(fold(f"{report.title}\n{report.summary}"))
+    textual, joined, sequel = text
+    found.update(textual)
     lang = (report.lang or "").split("-")[0].lower() or "?"
-    words = folded_shingles(folded, telling=True)
+    # Interned: the open stories then share one copy of each word (split makes new ones).
+    words = frozenset(map(intern, joined.split(" "))) if joined else frozenset()
     return Evidence(
         lang=lang,
         published=report.published,
@@ -102,7 +121,7 @@ def evidence_of(report: ReportLike) -> Evidence:
         features=frozenset(found),
         words=words,
         keys={w: f"{lang}:{w}" for w in words},
-        sequel=seen.sequel,
+        sequel=sequel,
         places=frozenset(report.places),
     )
 
@@ -128,8 +147,11 @@ class Profile:
     # `monitor.story.scoring.Rarity`, which keeps them.
     sums: dict[str, list[float]] = field(default_factory=dict)
     synced: dict[str, int] = field(default_factory=dict)  # part -> `Rarity.version` it is exact at
+    # Language -> the index keys (`lang:shingle`) of `words[lang]`, in its order: measuring a
+    # length afresh reads them all, and building each again cost more than the rest.
+    keys: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, ev: Evidence) -> tuple[set[str], set[str]]:
+    def add(self, ev: Evidence) -> tuple[frozenset[str], list[str]]:
         """Count `ev` in; returns the features and `lang:shingle` keys new to this story."""
         self.first = min(self.first, ev.published)
         self.last = max(self.last, ev.published)
@@ -137,18 +159,20 @@ class Profile:
         self.langs[ev.lang] += 1
         self.outlets[ev.outlet] += 1
         self.places |= ev.places
-        new_features = {f for f in ev.features if not self.features[f]}
+        new_features = ev.features.difference(self.features)
         self.features.update(ev.features)
         words = self.words.setdefault(ev.lang, Counter())
-        new_words = {ev.keys[w] for w in ev.words if not words[w]}
-        words.update(ev.words)
+        # One string a key, however many stories hold it (`keys` keeps them).
+        new_words = [intern(ev.keys[w]) for w in ev.words if w not in words]
+        words.update(ev.words)  # the new ones go last, in the order `new_words` has them
+        self.keys.setdefault(ev.lang, []).extend(new_words)
         return new_features, new_words
 
     def index_keys(self) -> set[str]:
         """Everything the story is indexed under: its features and `lang:shingle` keys."""
         out = set(self.features)
-        for lang, words in self.words.items():
-            out.update(f"{lang}:{w}" for w in words)
+        for keys in self.keys.values():
+            out.update(keys)
         return out
 
     def gap_hours(self, moment: datetime) -> float:

@@ -23,11 +23,14 @@ a report saying it follows an earlier development ("again", "a day after": `SEQU
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import reduce
+from itertools import compress, repeat
+from operator import add, mul
+from typing import cast
 
 from monitor.story.grouping import place_shingles
 from monitor.story.profile import KIND_WEIGHT, WEAK_KINDS, Evidence, Profile, kind
@@ -52,6 +55,8 @@ THIN_GAP = 3.0  # hours within which a shared capital (and countries) is enough
 WHY_MAX = 6  # evidence phrases a decision names, besides the words and the time
 # Keys of the kinds (prefixes) that, like place names, count as present in BACKGROUND / 2.
 _COMMON_KINDS = ("region:", "count:")
+_KIND_SQUARE = {name: weight**2 for name, weight in KIND_WEIGHT.items()}
+_PLACE_LOG = math.log(BACKGROUND // 2 + 1)  # `Rarity.log_df` of a place name no story holds
 
 
 class Rarity:
@@ -89,6 +94,22 @@ class Rarity:
         found = self._log.get(key)
         return math.log(self._background(key) + 1) if found is None else found
 
+    def word_logs(self, lang: str, words: list[str], keys: list[str]) -> list[float]:
+        """`log_df` of each of `words` in `lang` (`keys` their index keys, `lang:word`), at
+        C speed for those some story holds."""
+        found = list(map(self._log.get, keys))
+        if None not in found:
+            return cast(list[float], found)
+        if ":" in lang or f"{lang}:".startswith(_COMMON_KINDS):
+            pairs = zip(keys, found, strict=True)
+            return [self.log_df(k) if log is None else log for k, log in pairs]
+        # What `_background` gives a word no story holds: only a place name's has any.
+        places = self._places
+        return [
+            (_PLACE_LOG if w in places else 0.0) if log is None else log
+            for w, log in zip(words, found, strict=True)
+        ]
+
     def _background(self, key: str) -> int:
         known = self._bg.get(key)
         if known is not None:
@@ -99,30 +120,36 @@ class Rarity:
 
     def grow(self, story: Profile, ev: Evidence) -> None:
         """Count `ev` into `story`: its counts, the index, and its lengths."""
-        counts, words = story.features, story.words.get(ev.lang, Counter[str]())
-        old = [(f, counts[f]) for f in ev.features]
-        old_words = [(w, words[w]) for w in ev.words]
+        features, counts = list(ev.features), story.features
+        old = [counts.get(f, 0) for f in features]
+        words, lang = list(ev.words), ev.lang
+        in_lang = story.words.get(lang)
+        old_words = list(map(in_lang.get, words, repeat(0))) if in_lang else [0] * len(words)
         # The lengths that are exact now stay so: what grows is counted with today's l.
-        exact = [part for part in ("", ev.lang) if self.fresh(story, part)]
+        exact = [part for part in ("", lang) if self.fresh(story, part)]
         new_features, new_words = story.add(ev)
         if new_features or new_words:
             self.version += 1  # the l of each of them moves
+            self._hold(story.id, new_features)
+            self._hold(story.id, new_words)
+        # Every key of `ev` is indexed now; its mass grows from (k·n)² to (k·(n+1))².
+        masses = [_KIND_SQUARE[kind(f)] * (2 * n + 1) for f, n in zip(features, old, strict=True)]
+        _add(story.sums.setdefault("", [0.0, 0.0, 0.0]), _sums(features, masses, self._log))
+        keys = list(map(ev.keys.__getitem__, words))
+        masses_in_lang = [2 * n + 1 for n in old_words]
+        _add(story.sums.setdefault(lang, [0.0, 0.0, 0.0]), _sums(keys, masses_in_lang, self._log))
+        story.synced.update(dict.fromkeys(exact, self.version))
+
+    def _hold(self, story: int, keys: Iterable[str]) -> None:
+        """Index `story` under `keys` it did not have: their l moves."""
         index, logs, backgrounds = self.index, self._log, self._bg
-        for key in new_features | new_words:  # the hot loop of growing: kept inline
+        for key in keys:  # the hot loop of growing: kept inline
             holders = index.get(key)
             if holders is None:
                 holders = index[key] = set()
                 backgrounds[key] = self._background(key)
-            holders.add(story.id)
+            holders.add(story)
             logs[key] = math.log(len(holders) + backgrounds[key] + 1)
-        # Every key of `ev` is indexed now; its mass grows from (k·n)² to (k·(n+1))².
-        lang = ev.lang
-        masses = ((f, KIND_WEIGHT[kind(f)] ** 2 * (2 * n + 1)) for f, n in old)
-        _add(story.sums.setdefault("", [0.0, 0.0, 0.0]), _sums(masses, logs))
-        keys = ev.keys
-        masses = ((keys[w], 2 * n + 1) for w, n in old_words)
-        _add(story.sums.setdefault(lang, [0.0, 0.0, 0.0]), _sums(masses, logs))
-        story.synced.update(dict.fromkeys(exact, self.version))
 
     def fresh(self, story: Profile, part: str) -> bool:
         """Whether the story's kept length `part` ("" features, else a language) is as
@@ -149,24 +176,24 @@ class Rarity:
         `lang` (what scoring a report in `lang` reads; see `Linker.decide`)."""
         logs = self._log
         if not self.fresh(story, ""):
-            masses = ((f, (KIND_WEIGHT[kind(f)] * n) ** 2) for f, n in story.features.items())
-            story.sums[""] = _sums(masses, logs)
+            counts = story.features
+            masses = [(KIND_WEIGHT[kind(f)] * n) ** 2 for f, n in counts.items()]
+            story.sums[""] = _sums(list(counts), masses, logs)
             story.synced[""] = self.version
-        counts = story.words.get(lang)
-        if counts and not self.fresh(story, lang):
-            story.sums[lang] = _sums(((f"{lang}:{w}", n * n) for w, n in counts.items()), logs)
+        words = story.words.get(lang)
+        if words and not self.fresh(story, lang):
+            squares = [n * n for n in words.values()]
+            story.sums[lang] = _sums(story.keys[lang], squares, logs)
             story.synced[lang] = self.version
 
 
-def _sums(masses: Iterable[tuple[str, float]], logs: Mapping[str, float]) -> list[float]:
-    """T0, T1, T2 of `Rarity` over (key, mass) pairs; a loop of its own: it is the hot one."""
-    t0 = t1 = t2 = 0.0
-    for key, mass in masses:
-        log = logs[key]
-        t0 += mass
-        t1 += mass * log
-        t2 += mass * log * log
-    return [t0, t1, t2]
+def _sums(keys: list[str], masses: Sequence[float], logs: Mapping[str, float]) -> list[float]:
+    """T0, T1, T2 of `Rarity` over keys and their masses: the hot loop of growing and of
+    measuring afresh, at C speed. Each is summed in order from 0.0, one term at a time."""
+    found = list(map(logs.__getitem__, keys))
+    firsts = list(map(mul, masses, found))
+    seconds = map(mul, firsts, found)
+    return [reduce(add, masses, 0.0), reduce(add, firsts, 0.0), reduce(add, seconds, 0.0)]
 
 
 def _add(sums: list[float], more: list[float]) -> None:
@@ -175,37 +202,93 @@ def _add(sums: list[float], more: list[float]) -> None:
 
 
 class Scorer:
-    """Scores reports against stories over one state of the open stories."""
+    """Scores reports against stories over one state of the open stories.
+
+    What a report shares with a story is read once per decision (`shared`): the bound that
+    ranks the candidates, each scoring of them, measuring afresh (which moves only the story's
+    length) and the winner's explanation are all made of it, summed in the same order."""
 
     def __init__(self, rarity: Rarity, stories: int) -> None:
         self._rarity = rarity
         self._logs = rarity.logs
         self._top = math.log(stories + BACKGROUND + 1)
-        self._known: dict[str, float] = {}  # key -> weight: one decision asks many times
-        self._vectors: dict[tuple[int, bool], tuple[dict[str, float], float]] = {}
+        self._ev: Evidence | None = None  # the report the vectors and shares below are of
+        self._vectors: tuple[tuple[dict[str, float], float], ...] = ()
+        self._shares: dict[int, Shared] = {}  # story id -> what the report shares with it
+        # Its words, their index keys, weights and squared weights, in the order of its vector.
+        self._words: tuple[list[str], list[str], list[float], list[float]] = ([], [], [], [])
 
     def weight(self, key: str) -> float:
         """How rare `key` is among the open stories (see the module docstring)."""
-        known = self._known.get(key)
-        if known is None:
-            log = self._logs.get(key)  # an indexed key's, without a call
-            if log is None:
-                log = self._rarity.log_df(key)
-            known = self._known[key] = max(0.0, self._top - log)
-        return known
+        log = self._logs.get(key)  # an indexed key's, without a call
+        if log is None:
+            log = self._rarity.log_df(key)
+        return max(0.0, self._top - log)
 
     def vector(self, ev: Evidence, words: bool = False) -> tuple[dict[str, float], float]:
         """The report's weighted features (or words) and their length, once per report."""
-        key = (id(ev), words)
-        found = self._vectors.get(key)
+        if ev is not self._ev:
+            self._read(ev)
+        return self._vectors[words]
+
+    def _read(self, ev: Evidence) -> None:
+        weight = self.weight
+        features = {f: KIND_WEIGHT[kind(f)] * weight(f) for f in ev.features}
+        # A word's weight is its rarity. Words are many: read at C speed where it can be.
+        order = list(ev.words)
+        keys = list(map(ev.keys.__getitem__, order))
+        top = self._top
+        logs = self._rarity.word_logs(ev.lang, order, keys)
+        weights = [d if (d := top - log) > 0.0 else 0.0 for log in logs]
+        squares = [v * v for v in weights]
+        self._ev, self._shares = ev, {}
+        self._words = (order, keys, weights, squares)
+        words = dict(zip(order, weights, strict=True))
+        self._vectors = ((features, _norm(features.values())), (words, math.sqrt(sum(squares))))
+
+    def report_words(self, ev: Evidence) -> tuple[list[str], list[str], list[float], list[float]]:
+        """The report's words, their index keys, weights and squared weights, in the order
+        of its vector."""
+        if ev is not self._ev:
+            self._read(ev)
+        return self._words
+
+    def shared(self, ev: Evidence, story: Profile) -> Shared:
+        """What `ev` shares with `story` (read once per report and story)."""
+        if ev is not self._ev:
+            self._read(ev)
+        found = self._shares.get(story.id)
         if found is None:
-            if words:
-                keys, weight = ev.keys, self.weight  # the hot loop of a decision's start
-                vector = {w: weight(keys[w]) for w in ev.words}
-            else:
-                vector = {f: KIND_WEIGHT[kind(f)] * self.weight(f) for f in ev.features}
-            found = self._vectors[key] = (vector, _norm(vector.values()))
+            found = self._shares[story.id] = self._share(ev, story)
         return found
+
+    def _share(self, ev: Evidence, story: Profile) -> Shared:
+        mine = self._vectors[0][0]
+        counts, size = story.features, story.size
+        features = [(f, w * w * n / size) for f, w in mine.items() if (n := counts.get(f))]
+        in_lang = story.words.get(ev.lang)
+        words: list[str] = []
+        word_dot = 0.0
+        if in_lang:
+            words, word_dot = self._shared_words(in_lang, story.langs[ev.lang])
+        return Shared(
+            features=features,
+            feature_dot=sum([v for _, v in features]),
+            words=words,
+            word_dot=word_dot,
+            gap=story.gap_hours(ev.published),
+        )
+
+    def _shared_words(self, counts: Mapping[str, int], members: int) -> tuple[list[str], float]:
+        """The report's words a story's `counts` in its language hold (in the report's
+        order) and their dot product over its `members` there, at C speed: words are many."""
+        order, _, _, squares = self._words
+        held = list(map(counts.__contains__, order))
+        words = list(compress(order, held))
+        if not words:
+            return [], 0.0
+        dot = sum(map(mul, compress(squares, held), map(counts.__getitem__, words)))
+        return words, dot / members
 
     def _story_norm(self, story: Profile, lang: str | None) -> float:
         """The length of the story's feature vector (`lang` None) or of its words in `lang`,
@@ -223,45 +306,54 @@ class Scorer:
         not asked for with `explain` false)."""
         if ev.sequel and ev.published - story.first > SEQUEL_GAP:
             return 0.0, []  # "again", "a day after": a development after this story began
-        fit, shared = self._features(ev, story)
-        text, words = self._text(ev, story)
-        gap = story.gap_hours(ev.published)
+        part = self.shared(ev, story)
+        fit, shared = self._features(part, story)
+        text, words = self._text(ev, part, story)
+        gap = part.gap
         if not words and not _enough(shared, gap):
             return 0.0, []
         total = (fit + TEXT_WEIGHT * text) * 0.5 ** (gap / HALF_LIFE)
-        if ev.places and story.places and not ev.places & story.places:
+        if ev.places and story.places and ev.places.isdisjoint(story.places):
             total *= PLACE_CONFLICT  # Hualien is not Miyagi, whatever else they share
         if not explain:
             return total, []
         why = [_phrase(f) for f, _ in sorted(shared, key=lambda s: (-s[1], s[0]))[:WHY_MAX]]
         if words:
-            mine = self.vector(ev, words=True)[0]
-            top = heapq.nsmallest(3, words, key=lambda w: (-mine[w], w))
-            why.append("same words: " + ", ".join(top))
+            mine = self._vectors[1][0]  # the rarest three, by name on a tie
+            why.append("same words: " + ", ".join(w for _, w in sorted(_rarest(mine, words))[:3]))
         why.append(_when(ev, story, gap))
         return total, why
 
-    def _features(self, ev: Evidence, story: Profile) -> tuple[float, list[tuple[str, float]]]:
-        mine, mine_norm = self.vector(ev)
-        counts, size = story.features, story.size
-        shared = [(f, w * w * n / size) for f, w in mine.items() if (n := counts.get(f))]
-        norm = mine_norm * self._story_norm(story, None)
+    def _features(self, part: Shared, story: Profile) -> tuple[float, list[tuple[str, float]]]:
+        norm = self._vectors[0][1] * self._story_norm(story, None)
         if not norm:
             return 0.0, []
-        return sum(v for _, v in shared) / norm, [(f, v) for f, v in shared if v > 0]
+        return part.feature_dot / norm, [(f, v) for f, v in part.features if v > 0]
 
-    def _text(self, ev: Evidence, story: Profile) -> tuple[float, list[str]]:
-        counts = story.words.get(ev.lang)
-        if not counts:
+    def _text(self, ev: Evidence, part: Shared, story: Profile) -> tuple[float, list[str]]:
+        if not part.words:
             return 0.0, []
-        members = story.langs[ev.lang]
-        mine, mine_norm = self.vector(ev, words=True)
-        shared = [w for w in mine if w in counts]
-        norm = mine_norm * self._story_norm(story, ev.lang)
-        if not norm or not shared:
+        norm = self._vectors[1][1] * self._story_norm(story, ev.lang)
+        if not norm:
             return 0.0, []
-        dot = sum([mine[w] * mine[w] * counts[w] for w in shared]) / members
-        return dot / norm, shared  # explained (the rarest three) only for the winner
+        return part.word_dot / norm, part.words  # explained (the rarest three) only for the winner
+
+
+@dataclass(slots=True)
+class Shared:
+    """What a report shares with a story, in the report's order: each shared feature with its
+    term of the dot product, and their sum; the shared words and their dot product over the
+    story's reports in the language; and the hours between them."""
+
+    features: list[tuple[str, float]]
+    feature_dot: float
+    words: list[str]
+    word_dot: float
+    gap: float
+
+
+def _rarest(mine: Mapping[str, float], words: list[str]) -> list[tuple[float, str]]:
+    return [(-mine[w], w) for w in words]
 
 
 def _enough(shared: list[tuple[str, float]], gap: float) -> bool:

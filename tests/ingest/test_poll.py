@@ -223,10 +223,12 @@ async def test_unchanged_items_are_not_matched_again_but_edited_ones_are(
 class ExplodingRules(RuleSet):
     """A rule set with a bug: enriching one feed's items raises."""
 
-    def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
+    def enrich_folded(
+        self, item: Item, feed: Feed | None
+    ) -> tuple[Item, list[Match], tuple[str, str]]:  # what `enrich` and ingest call
         if item.feed_id == "bad":
             raise RuntimeError("boom")
-        return super().enrich(item, feed)
+        return super().enrich_folded(item, feed)
 
 
 async def test_an_unexpected_error_in_one_feed_does_not_stop_the_cycle(

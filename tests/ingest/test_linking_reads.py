@@ -1,0 +1,159 @@
+"""What story linking reads from a text is read in the parse workers, beside the matcher, and
+handed to the linker (`linking.remember_reads`): the stories must be exactly those the linker
+makes when it reads every text itself.
+
+The feeds are the stories evaluation set (tests/story/eval: 149 reports of look-alike events
+in English, Japanese, Chinese and Korean, with figures, codes and named operations), served
+by a real HTTP server on loopback and polled with real worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+
+from monitor.ingest import linking
+from monitor.ingest.ingestion import ingest
+from monitor.ingest.poll import Parser, poll_cycle
+from monitor.match.ruleset import RuleSet, load_ruleset
+from monitor.match.textnorm import fold
+from monitor.models import Feed, FetchStatus, Settings
+from monitor.store import Store
+from monitor.store.saving import prepare
+from monitor.story import profile
+from monitor.story.profile import TextRead, read_text
+from tests.support.feedserver import FeedServer, serve
+
+EVAL = Path(__file__).parents[1] / "story" / "eval" / "reports.jsonl"
+SETTINGS = Settings(connect_timeout=5, read_timeout=5, total_timeout=10)
+NOW = datetime(2026, 3, 10, tzinfo=UTC)  # after every report: all of them are stored
+
+
+def _reports() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _rss(reports: list[dict[str, Any]]) -> bytes:
+    entries = "".join(
+        f"<item><guid>{escape(r['id'])}</guid><title>{escape(r['title'])}</title>"
+        f"<link>{escape(r['link'])}</link><description>{escape(r['summary'])}</description>"
+        f"<pubDate>{format_datetime(datetime.fromisoformat(r['published']))}</pubDate></item>"
+        for r in reports
+    )
+    lang = reports[0]["lang"]
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://example.org/</link><language>{lang}</language>{entries}</channel></rss>"
+    ).encode()
+
+
+def _feeds(server: FeedServer) -> list[Feed]:
+    by_outlet: dict[str, list[dict[str, Any]]] = {}
+    for report in _reports():
+        by_outlet.setdefault(f"{report['outlet']}-{report['lang']}", []).append(report)
+    return [
+        Feed(id=f"outlet-{i}", url=server.add(f"/outlet-{i}.xml", serve(_rss(reports))))
+        for i, (_, reports) in enumerate(sorted(by_outlet.items()))
+    ]
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_ruleset(Path(__file__).parents[2] / "monitor" / "data" / "rules")
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+def _stories(store: Store) -> dict[str, tuple[tuple[str, ...], float, str]]:
+    """Each item's fellow reports (by guid), score and why: comparable across stores, whose
+    item and story ids depend on which fetch finished first."""
+    rows = store._rows(
+        "SELECT i.guid, l.story_id, l.score, l.why FROM story_links AS l"
+        " JOIN items AS i ON i.id = l.item_id"
+    )
+    members: dict[int, list[str]] = {}
+    for row in rows:
+        members.setdefault(row["story_id"], []).append(row["guid"])
+    return {
+        row["guid"]: (tuple(sorted(members[row["story_id"]])), row["score"], row["why"])
+        for row in rows
+    }
+
+
+async def _poll(
+    path: Path, feeds: list[Feed], ruleset: RuleSet, link: bool
+) -> dict[str, tuple[tuple[str, ...], float, str]]:
+    parser = Parser(2, link=link)
+    try:
+        with Store(path) as store:
+            summary = await poll_cycle(
+                feeds, store, SETTINGS, parser=parser, ruleset=ruleset, clock=_now
+            )
+            assert {o.status for o in summary.outcomes} == {FetchStatus.OK}
+            return _stories(store)
+    finally:
+        parser.close()
+
+
+def _now() -> datetime:
+    return NOW
+
+
+async def test_reads_from_the_workers_make_the_same_stories(
+    server: FeedServer, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_here: list[int] = []
+
+    def counted(folded: str) -> TextRead:
+        read_here.append(1)
+        return read_text(folded)
+
+    monkeypatch.setattr(profile, "read_text", counted)  # this process's reads only
+    feeds = _feeds(server)
+    from_workers = await _poll(tmp_path / "a.db", feeds, ruleset, link=True)
+    assert read_here == []  # every text was read in a worker, none again here
+    read_here_linking = await _poll(tmp_path / "b.db", feeds, ruleset, link=False)
+    assert len(read_here) == len(_reports())  # the workers read nothing: all read here
+    assert len(from_workers) == len(_reports())
+    assert from_workers == read_here_linking
+    assert len({members for members, _, _ in from_workers.values()}) < len(from_workers) / 2
+
+
+def test_a_worker_reads_the_text_as_linking_would(ruleset: RuleSet) -> None:
+    """The scan folds title and summary apart; linking folded them joined: the same read, for
+    every report of the evaluation set (four languages, Traditional Chinese among them). The
+    rows for the store are made from the scan's folding too: the same as folding again."""
+    body = b"".join([_rss(_reports())])
+    feed = Feed(id="eval", url="https://example.org/eval.xml")
+    for rules in (ruleset, None):
+        enriched = ingest(feed, body, {}, feed.url, NOW, rules)
+        assert not isinstance(enriched, str) and len(enriched) == len(_reports())
+        for item, _, rows, read in enriched:
+            assert read == read_text(fold(f"{item.title}\n{item.summary}"))
+            assert rows == prepare(item)  # the full-text columns from the scan's folding too
+    unread = ingest(feed, body, {}, feed.url, NOW, ruleset, link=False)
+    assert not isinstance(unread, str) and {read for *_, read in unread} == {None}
+
+
+def test_reads_wait_for_linking_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linking, "READS_KEPT", 3)
+    monkeypatch.setattr(linking, "_READS", type(linking._READS)())
+    feed = Feed(id="eval", url="https://example.org/eval.xml")
+    enriched = ingest(feed, _rss(_reports()[:5]), {}, feed.url, NOW)
+    assert not isinstance(enriched, str)
+    linking.remember_reads((item, read) for item, _, _, read in enriched)
+    hashes = [item.content_hash for item, *_ in enriched]
+    assert list(linking._READS) == hashes[2:]  # the oldest gave way
+    assert linking._take_read(hashes[4]) == enriched[4][3]
+    assert linking._take_read(hashes[4]) is None  # taken once: then read again if needed
