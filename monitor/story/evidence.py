@@ -92,7 +92,11 @@ def read(text: str) -> Read:
 
 def read_folded(folded: str) -> Read:
     """`read` of text already folded (`monitor.match.textnorm.fold`)."""
-    return Read(_figures(folded), _codes(folded), _operations(folded), _sequel(folded))
+    digits = _DIGIT.search(folded) is not None  # once: every figure and code has one
+    return Read(
+        _figures(folded, digits), _codes(folded, digits), _operations(folded, digits),
+        _sequel(folded),
+    )  # fmt: skip
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -108,9 +112,14 @@ def figures(text: str) -> set[tuple[str, bool]]:
     return _figures(fold(text))
 
 
-def _figures(folded: str) -> set[tuple[str, bool]]:
+def _has_digit(folded: str, digits: bool | None) -> bool:
+    """Whether `folded` has a digit (`digits`, when the caller looked already)."""
+    return _DIGIT.search(folded) is not None if digits is None else digits
+
+
+def _figures(folded: str, digits: bool | None = None) -> set[tuple[str, bool]]:
     found: set[tuple[str, bool]] = set()
-    if _DIGIT.search(folded):  # most texts have no figure: the pattern below is a slow scan
+    if _has_digit(folded, digits):  # most texts have none: the pattern is a slow scan
         found = _digit_figures(_MAGNITUDE.sub(" ", folded))
     for m in _HAN_FIGURE.finditer(folded):
         han = _han_value(m.group(1))
@@ -195,8 +204,8 @@ def codes(text: str) -> frozenset[str]:
     return _codes(fold(text))
 
 
-def _codes(folded: str) -> frozenset[str]:
-    if not _DIGIT.search(folded):  # every code has a digit
+def _codes(folded: str, digits: bool | None = None) -> frozenset[str]:
+    if not _has_digit(folded, digits):  # every code has one
         return frozenset()
     return frozenset(m.group(1) for m in _CODE.finditer(folded))
 
@@ -206,9 +215,9 @@ def operations(text: str) -> frozenset[str]:
     return _operations(fold(text))
 
 
-def _operations(folded: str) -> frozenset[str]:
+def _operations(folded: str, digits: bool | None = None) -> frozenset[str]:
     found = {op for op, names in _operation_names() if any(n in folded for n in names)}
-    if not _DIGIT.search(folded):  # a quoted name counts only with its code's year
+    if not _has_digit(folded, digits):  # a quoted name counts only with its year
         return frozenset(found)
     for m in _QUOTED.finditer(folded):
         quoted = m.group(1).strip()

@@ -12,7 +12,7 @@ texts were.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from sys import intern
@@ -94,11 +94,16 @@ TextRead = tuple[tuple[str, ...], str, str | None]
 
 def read_text(folded: str) -> TextRead:
     """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`)."""
+    found, words, sequel = _read(folded)
+    return tuple(found), " ".join(words), sequel
+
+
+def _read(folded: str) -> tuple[list[str], frozenset[str], str | None]:
     seen = read_folded(folded)
     found = [f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures]
     found += [f"code:{c}" for c in seen.codes]
     found += [f"op:{o}" for o in seen.operations]
-    return tuple(found), " ".join(folded_shingles(folded, telling=True)), seen.sequel
+    return found, folded_shingles(folded, telling=True), seen.sequel
 
 
 def evidence_of(report: ReportLike) -> Evidence:
@@ -106,14 +111,15 @@ def evidence_of(report: ReportLike) -> Evidence:
     capital = capitals()
     found.update(f"capital:{e}" if e in capital else f"entity:{e}" for e in report.entities)
     found.update(f"rule:{c}" for c in report.concepts)
-    text = report.text
-    if text is None:  # folding is most of what reading a text costs: done once
-        text = read_text(fold(f"{report.title}\n{report.summary}"))
-    textual, joined, sequel = text
+    textual: Iterable[str]
+    if report.text is None:  # folding is most of what reading a text costs: done once
+        textual, words, sequel = _read(fold(f"{report.title}\n{report.summary}"))
+    else:
+        textual, joined, sequel = report.text
+        # Interned: the open stories then share one copy of each word (split makes new ones).
+        words = frozenset(map(intern, joined.split(" "))) if joined else frozenset()
     found.update(textual)
     lang = (report.lang or "").split("-")[0].lower() or "?"
-    # Interned: the open stories then share one copy of each word (split makes new ones).
-    words = frozenset(map(intern, joined.split(" "))) if joined else frozenset()
     return Evidence(
         lang=lang,
         published=report.published,

@@ -28,7 +28,7 @@ from monitor.models import Feed, FetchStatus, Settings
 from monitor.store import Store
 from monitor.store.saving import prepare
 from monitor.story import profile
-from monitor.story.profile import TextRead, read_text
+from monitor.story.profile import read_text
 from tests.support.feedserver import FeedServer, serve
 
 EVAL = Path(__file__).parents[1] / "story" / "eval" / "reports.jsonl"
@@ -114,12 +114,13 @@ async def test_reads_from_the_workers_make_the_same_stories(
     server: FeedServer, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_here: list[int] = []
+    reading = profile._read  # what linking reads of a text it was not handed
 
-    def counted(folded: str) -> TextRead:
+    def counted(folded: str) -> tuple[list[str], frozenset[str], str | None]:
         read_here.append(1)
-        return read_text(folded)
+        return reading(folded)
 
-    monkeypatch.setattr(profile, "read_text", counted)  # this process's reads only
+    monkeypatch.setattr(profile, "_read", counted)  # this process's reads only
     feeds = _feeds(server)
     from_workers = await _poll(tmp_path / "a.db", feeds, ruleset, link=True)
     assert read_here == []  # every text was read in a worker, none again here
