@@ -34,7 +34,7 @@ from tests.cli.test_stories import REPORTS, rss
 from tests.support.feedserver import FeedServer, serve
 from tests.support.pgcluster import server_url, start_cluster
 from tests.support.receivers import SmtpCatcher
-from tests.support.service import WAIT, RunningService
+from tests.support.service import WAIT, RunningService, monitor_once
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = {"wire": ["wire-1"], "courier": ["courier-1", "courier-2"], "tokyo": ["nhk-1"]}
@@ -147,14 +147,7 @@ def test_a_db_that_is_neither_is_one_usage_line(
 def test_a_db_from_dotenv_is_read_the_same_way(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / ".env").write_text("MONITOR_DB=mysql://u@h/db\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "run"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-        cwd=tmp_path,
-    )
+    done = monitor_once("run", cwd=tmp_path)
     assert done.returncode == 1
     assert "monitor: .env: MONITOR_DB: Invalid value for '--db': mysql:// is not" in done.stderr
 

@@ -4,8 +4,6 @@ set, parsed the common way, refused with file:line when a line is not a setting.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from monitor.service.envfile import load_env_file, read_env_file
 from tests.ingest.test_poll import TWO
 from tests.support.feedserver import FeedServer, serve
 from tests.support.receivers import SmtpCatcher
-from tests.support.service import WAIT, RunningService
+from tests.support.service import RunningService, monitor_once
 
 PASSWORD = "env-file-password-42"
 
@@ -121,14 +119,7 @@ def test_a_plain_run_reads_dotenv_for_secrets_and_settings(tmp_path: Path) -> No
 def test_a_bad_dotenv_stops_run_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     env_file(tmp_path, "SMTP_USER=desk\nSMTP_PASSWORD hunter2\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "--rules", "rules", "--db", "monitor.db", "run"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = monitor_once("--rules", "rules", "--db", "monitor.db", "run", cwd=tmp_path)
     assert result.returncode == 1
     assert "monitor: .env:2: not a NAME=value line (it has no '=')" in result.stderr
     assert "hunter2" not in result.stderr
@@ -137,14 +128,7 @@ def test_a_bad_dotenv_stops_run_with_file_and_line(tmp_path: Path) -> None:
 def test_a_bad_setting_in_dotenv_is_named(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     env_file(tmp_path, "MONITOR_LOG_FORMAT=xml\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "run"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = monitor_once("run", cwd=tmp_path)
     assert result.returncode == 1
     expected = "monitor: .env: MONITOR_LOG_FORMAT: Invalid value for '--log-format': 'xml'"
     assert expected in result.stderr, result.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -16,7 +14,7 @@ import pytest
 from monitor.store import Store
 from tests.ingest.test_poll import TWO, rss
 from tests.support.feedserver import FeedServer, serve
-from tests.support.service import WAIT, RunningService
+from tests.support.service import WAIT, RunningService, monitor_once
 
 
 def Service(rules: Path, db: Path) -> RunningService:
@@ -76,13 +74,7 @@ def test_sigterm_during_a_hanging_poll_exits_in_time(setup: tuple[FeedServer, Pa
 def test_an_invalid_feeds_file_refuses_to_start(setup: tuple[FeedServer, Path, Path]) -> None:
     _server, rules, db = setup
     (rules / "feeds.yaml").write_text("feeds:\n  - url: ftp://nowhere\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "--rules", str(rules), "--db", str(db), "run"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    result = monitor_once("--rules", str(rules), "--db", str(db), "run")
     assert result.returncode == 1
     assert "feeds.yaml:2" in result.stderr
 

@@ -21,6 +21,19 @@ from pathlib import Path
 WAIT = 30.0  # generous upper bound for a loaded CI machine; every wait ends on an event
 
 
+def monitor_once(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`monitor ARGS` run to its end as a subprocess (a command that should stop at once, e.g.
+    `run` refusing a bad setting), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+        cwd=cwd,
+    )
+
+
 class RunningService:
     """A running `monitor run` whose stderr lines arrive on a queue."""
 
