@@ -56,15 +56,19 @@ def load_yaml(path: Path) -> Any:
 
 
 @cache
-def compose() -> dict[str, Any]:
-    doc = load_yaml(COMPOSE_FILE)
-    assert isinstance(doc, dict), "docker-compose.yml must be a mapping"
+def compose_file(path: Path) -> dict[str, Any]:
+    doc = load_yaml(path)  # YAML merge keys (<<) resolved: what compose sees
+    assert isinstance(doc, dict), f"{path.name} must be a mapping"
     return doc
 
 
-def service(name: str) -> dict[str, Any]:
-    services = compose()["services"]
-    assert name in services, f"docker-compose.yml has no service {name!r}"
+def compose() -> dict[str, Any]:
+    return compose_file(COMPOSE_FILE)
+
+
+def service(name: str, path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    services = compose_file(path)["services"]
+    assert name in services, f"{path.name} has no service {name!r}"
     return dict(services[name])
 
 
@@ -259,17 +263,12 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
 INSTANCES = ("monitor-1", "monitor-2", "monitor-3")
 
 
-@cache
 def scale() -> dict[str, Any]:
-    doc = load_yaml(SCALE_FILE)  # YAML merge keys (<<) resolved: what compose sees
-    assert isinstance(doc, dict), "docker-compose.scale.yml must be a mapping"
-    return doc
+    return compose_file(SCALE_FILE)
 
 
 def scale_service(name: str) -> dict[str, Any]:
-    services = scale()["services"]
-    assert name in services, f"docker-compose.scale.yml has no service {name!r}"
-    return dict(services[name])
+    return service(name, SCALE_FILE)
 
 
 def scale_compose_config(
