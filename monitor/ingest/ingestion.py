@@ -6,12 +6,13 @@ a worker process (`remote`), so that only rows ready to write reach the process 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from monitor.errors import ParseError
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
+from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet
 from monitor.match.textnorm import fold
 from monitor.models import Feed, Item
@@ -47,18 +48,14 @@ def ingest(
     except ParseError as error:
         return error.message if not error.hint else f"{error.message} ({error.hint})"
     if ruleset is None:
-        return [(item, (), prepare(item), _read(item) if link else None) for item in items]
-    return [_enrich(ruleset, item, feed, link) for item in items]
+        return [_ready(item, (), (fold(item.title), fold(item.summary)), link) for item in items]
+    return [_ready(*ruleset.enrich_folded(item, feed), link) for item in items]
 
 
-def _read(item: Item) -> TextRead:
-    return read_text(fold(f"{item.title}\n{item.summary}"))
-
-
-def _enrich(
-    ruleset: RuleSet, item: Item, feed: Feed, link: bool
+def _ready(
+    item: Item, matches: Sequence[Match], folded: tuple[str, str], link: bool
 ) -> tuple[Item, tuple[MatchRow, ...], Prepared, TextRead | None]:
-    tagged, matches, folded = ruleset.enrich_folded(item, feed)
-    # The scan folded each field apart: the same as folding them joined by a line break.
+    """An item's rows and story read, both from its title and summary folded once (by the
+    matcher's scan, or here): folded apart, the same as folding them joined by a line break."""
     read = read_text("\n".join(folded)) if link else None
-    return tagged, tuple(match_row(m) for m in matches), prepare(tagged, folded), read
+    return item, tuple(match_row(m) for m in matches), prepare(item, folded), read
