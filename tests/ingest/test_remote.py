@@ -36,7 +36,9 @@ def owner_of_client_port(port: int) -> int | None:
     inode = None
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port:
+        # An earlier connection from the same port may linger in TIME_WAIT, owned by no one
+        # (inode 0): only a live socket names its process.
+        if int(fields[1].split(":")[1], 16) == port and fields[9] != "0":
             inode = fields[9]
     if inode is None:
         return None
