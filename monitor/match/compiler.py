@@ -241,18 +241,23 @@ class _Compiled:
         if self.query is not None and not self.query(ctx):
             return None
         if self.rule.score is None:  # most rules: no score to add up
-            return Match(self.rule.id, 0, partial(self.hits, ctx))
+            return Match(self.rule.id, 0, partial(self.hits, ctx), partial(self.terms, ctx))
         score = sum(w for mid, w in self.score_terms if ctx.has(mid))
         if score < self.rule.score.threshold:
             return None
         # The positions only when someone looks: most matches are stored and never shown.
-        return Match(self.rule.id, score, partial(self.hits, ctx))
+        return Match(self.rule.id, score, partial(self.hits, ctx), partial(self.terms, ctx))
 
     def hits(self, ctx: _Ctx) -> tuple[Hit, ...]:
         """Every place a term outside NOT matched, in text order."""
         spans = sorted((span, mid) for mid in self.positive for span in ctx.spans(mid))
         fields = q.FIELDS
         return tuple(Hit(ctx.matchables[mid].label, fields[f], s, e) for (f, s, e), mid in spans)
+
+    def terms(self, ctx: _Ctx) -> tuple[str, ...]:
+        """The terms outside NOT that hit, in the rule's order: what the store keeps (the
+        hits' terms, told without working out a position for a plain word)."""
+        return tuple(ctx.matchables[mid].label for mid in self.positive if ctx.present(mid))
 
 
 def _compile_rule(rule: Rule, builder: _Builder) -> tuple[_Compiled, list[frozenset[int]]]:

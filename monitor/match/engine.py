@@ -39,7 +39,7 @@ import ahocorasick_rs
 from monitor.match import textnorm as tn
 from monitor.match.compiler import _alias_keys, _Builder, _compile_rule, _Compiled, _first
 from monitor.match.rule import Match, Rule
-from monitor.match.scan import Scan, _Ctx
+from monitor.match.scan import Scan, _Ctx, _Matchable
 from monitor.models import Feed, Item
 
 
@@ -115,6 +115,11 @@ class Matcher:
         # A key that can hit in text without Han or Hangul makes that automaton run on all.
         self._cjk_always = any(not tn.has_cjk(k) for k in keys)
         self.rules: dict[str, Rule] = {c.rule.id: c.rule for c in rules}
+
+    @property
+    def matchables(self) -> list[_Matchable]:
+        """Every term and phrase of the rules, by matchable id (`scan._Ctx` reads them)."""
+        return self._matchables
 
     @classmethod
     def compile(cls, rules: Iterable[Rule], aliases: Iterable[str] = ()) -> Matcher:

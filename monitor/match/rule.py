@@ -100,18 +100,25 @@ class Match:
 
     A value (compared, hashed and pickled by rule, score and hits). `hits` may be given as a
     function that finds them: they are worked out on first use, since most matches are stored
-    or counted and never explained (the positions are the dear part of matching).
+    or counted and never explained (the positions are the dear part of matching). `terms`,
+    the rule's terms that hit, is what the store keeps: the engine tells them without working
+    out a position (`terms` given as a function); else they are read from the hits.
     """
 
-    __slots__ = ("_find", "_hits", "rule_id", "score")
+    __slots__ = ("_find", "_hits", "_terms", "rule_id", "score")
 
     def __init__(
-        self, rule_id: str, score: float, hits: Iterable[Hit] | Callable[[], tuple[Hit, ...]]
+        self,
+        rule_id: str,
+        score: float,
+        hits: Iterable[Hit] | Callable[[], tuple[Hit, ...]],
+        terms: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self.rule_id = rule_id
         self.score = score  # 0 when the rule has no score block
         self._hits: tuple[Hit, ...] | None = None if callable(hits) else tuple(hits)
         self._find: Callable[[], tuple[Hit, ...]] | None = hits if callable(hits) else None
+        self._terms = terms
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -119,6 +126,13 @@ class Match:
             assert self._find is not None
             self._hits, self._find = self._find(), None  # the scan it read can go now
         return self._hits
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Each term that hit, once (`hits_of_terms` finds their hits again in the text)."""
+        if self._terms is not None:
+            return self._terms()
+        return tuple(dict.fromkeys(h.term for h in self.hits))
 
     def _key(self) -> tuple[str, float, tuple[Hit, ...]]:
         return self.rule_id, self.score, self.hits

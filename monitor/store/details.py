@@ -1,5 +1,6 @@
-"""One item told whole, for `monitor items show`: its stored matches with their hits, and the
-digests it went out in; and the match counts `monitor status` shows.
+"""One item told whole, for `monitor items show`: its stored matches with their hits (found
+again from the terms the store kept: `match.explain`), and the digests it went out in; and the
+match counts `monitor status` shows.
 
 Read-only views over the tables the ingest stage (`matches`) and the outbox (`deliveries`,
 `digests`) write; apart from `core` so that the `Store` stays about writing and searching.
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.match.explain import hits_of_terms
 from monitor.match.rule import Hit
-from monitor.models import StoredItem
+from monitor.models import Item, StoredItem
 from monitor.store.core import Store
 from monitor.store.rows import _in_code_order
 
@@ -52,8 +54,12 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(UTC) if value is not None else None
 
 
-def _match(row: dict[str, Any]) -> StoredMatch:
-    hits = tuple(Hit(h["term"], h["field"], h["start"], h["end"]) for h in json.loads(row["hits"]))
+def _match(row: dict[str, Any], item: Item) -> StoredMatch:
+    stored = json.loads(row["hits"])
+    if all(isinstance(h, dict) for h in stored):  # a row from before terms: positions kept
+        hits = tuple(Hit(h["term"], h["field"], h["start"], h["end"]) for h in stored)
+    else:
+        hits = hits_of_terms([h for h in stored if isinstance(h, str)], item)
     matched_at = _time(row["matched_at"])
     assert matched_at is not None  # NOT NULL in the schema
     return StoredMatch(row["rule_id"], float(row["score"]), hits, matched_at, bool(row["history"]))
@@ -92,7 +98,10 @@ def item_detail(store: Store, item_id: int) -> ItemDetail | None:
     pg = store.backend == "postgresql"
     return ItemDetail(
         stored=found[0],
-        matches=tuple(map(_match, _in_code_order(matches, "matched_at", "rule_id", pg=pg))),
+        matches=tuple(
+            _match(row, found[0].item)
+            for row in _in_code_order(matches, "matched_at", "rule_id", pg=pg)
+        ),
         digests=tuple(map(_digest, _in_code_order(digests, "created", "id", pg=pg))),
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 from monitor.models import Rendered
 from monitor.store.core import Store
 from monitor.store.pg import driver_errors
-from monitor.store.rows import _in_code_order, _ts
+from monitor.store.rows import _in_code_order, _ts, stored_terms
 from monitor.store.storysent import SentStory, put_sent
 
 ACTIVE = ("pending", "retrying")
@@ -136,7 +136,7 @@ class Outbox:
                 item_id=r["item_id"],
                 rule_id=r["rule_id"],
                 score=float(r["score"]),
-                terms=tuple(dict.fromkeys(h["term"] for h in json.loads(r["hits"]))),
+                terms=stored_terms(r["hits"]),
                 matched_at=_time(r["matched_at"]) or since,
             )
             for r in _in_code_order(rows, "matched_at", "item_id", "rule_id", pg=self._pg)

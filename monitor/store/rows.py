@@ -130,6 +130,12 @@ _UPSERT_MATCH = """INSERT INTO matches (item_id, rule_id, score, hits, matched_a
     ON CONFLICT (item_id, rule_id) DO UPDATE SET score = excluded.score, hits = excluded.hits"""
 
 
-def _hits_json(match: Match) -> str:
-    hits = [{"term": h.term, "field": h.field, "start": h.start, "end": h.end} for h in match.hits]
-    return json.dumps(hits, ensure_ascii=False)
+def _terms_json(match: Match) -> str:
+    """What a match's `hits` column keeps: its terms that hit, a JSON list of strings. (Rows
+    written before kept every hit: objects with the term and its position; both are read.)"""
+    return json.dumps(match.terms, ensure_ascii=False)
+
+
+def stored_terms(column: str) -> tuple[str, ...]:
+    """The terms of a match's `hits` column, once each, in order (either form)."""
+    return tuple(dict.fromkeys(h if isinstance(h, str) else h["term"] for h in json.loads(column)))

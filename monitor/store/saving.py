@@ -30,9 +30,9 @@ from monitor.store.rows import (
     _STATE_COLUMNS,
     _UPDATE_ITEM,
     _UPSERT_MATCH,
-    _hits_json,
     _item_row,
     _row,
+    _terms_json,
     _ts,
 )
 
@@ -41,12 +41,12 @@ from monitor.store.rows import (
 # A match may come as its row (`match_row`): made in a parse worker, it crosses to the writer
 # as three values instead of objects (unpickling Match and Hit objects cost the writer ~2 CPU-s
 # a cold poll of 1,000 feeds with the default rules).
-MatchRow = tuple[str, float, str]  # rule id, score, hits as JSON
+MatchRow = tuple[str, float, str]  # rule id, score, its terms that hit as JSON (`_terms_json`)
 Enrich = Callable[[Item], tuple[Item, Sequence[Match | MatchRow]]]
 
 
 def match_row(match: Match) -> MatchRow:
-    return match.rule_id, match.score, _hits_json(match)
+    return match.rule_id, match.score, _terms_json(match)
 
 
 # An item's row and its full-text columns, worked out ahead (`prepare`): in a parse worker,
