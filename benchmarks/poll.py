@@ -149,7 +149,7 @@ def _peak_kib(pid: int) -> int:
 
 def _children(pid: int) -> list[int]:
     """The child processes of `pid` (started by any of its threads), from /proc."""
-    found = []
+    found: list[int] = []
     with contextlib.suppress(OSError):
         for task in os.listdir(f"/proc/{pid}/task"):
             with contextlib.suppress(OSError):

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from monitor.errors import ParseError
+from monitor.ingest.knownitems import fingerprint, fingerprints
 from monitor.ingest.normalize import normalize
 from monitor.ingest.parse import parse
 from monitor.match.rule import Match
@@ -22,8 +23,10 @@ from monitor.story.profile import TextRead, read_text
 __all__ = ["Enriched", "ingest"]
 
 # Items with their regions set, their matches, their rows ready for the store, and what story
-# linking reads from their text (None when the items will not be linked).
-Enriched = list[tuple[Item, tuple[MatchRow, ...], Prepared, TextRead | None]]
+# linking reads from their text (None when the items will not be linked). An item the store
+# has already (`known`) comes bare: (item, None, None, None).
+Ready = tuple[Item, tuple[MatchRow, ...] | None, Prepared | None, TextRead | None]
+Enriched = list[Ready]
 
 
 def ingest(
@@ -34,12 +37,14 @@ def ingest(
     now: datetime,
     ruleset: RuleSet | None = None,
     link: bool = True,
+    known: bytes = b"",
 ) -> Enriched | str:
     """Parse, normalise, tag and match one body, and prepare the rows to store; with `link`,
-    read what story linking needs from each text too.
+    read what story linking needs from each text too. The items `known` (`KnownItems.of`
+    the feed) are left as they are: the store has them.
 
-    Every item is tagged and matched here, in parallel when in a worker, although the store
-    keeps the results of new and edited items only. Returns the error text instead of
+    Every other item is tagged and matched here, in parallel when in a worker, although the
+    store keeps the results of new and edited items only. Returns the error text instead of
     raising: our exceptions carry keyword arguments and do not survive pickling back from a
     worker process.
     """
@@ -47,14 +52,22 @@ def ingest(
         items = normalize(feed, parse(feed.id, body, headers, url), url, now)
     except ParseError as error:
         return error.message if not error.hint else f"{error.message} ({error.hint})"
+    seen = fingerprints(known)
+    return [
+        (item, None, None, None)
+        if seen and fingerprint(item) in seen
+        else _enriched(item, feed, ruleset, link)
+        for item in items
+    ]
+
+
+def _enriched(item: Item, feed: Feed, ruleset: RuleSet | None, link: bool) -> Ready:
     if ruleset is None:
-        return [_ready(item, (), (fold(item.title), fold(item.summary)), link) for item in items]
-    return [_ready(*ruleset.enrich_folded(item, feed), link) for item in items]
+        return _ready(item, (), (fold(item.title), fold(item.summary)), link)
+    return _ready(*ruleset.enrich_folded(item, feed), link)
 
 
-def _ready(
-    item: Item, matches: Sequence[Match], folded: tuple[str, str], link: bool
-) -> tuple[Item, tuple[MatchRow, ...], Prepared, TextRead | None]:
+def _ready(item: Item, matches: Sequence[Match], folded: tuple[str, str], link: bool) -> Ready:
     """An item's rows and story read, both from its title and summary folded once (by the
     matcher's scan, or here): folded apart, the same as folding them joined by a line break."""
     read = read_text("\n".join(folded)) if link else None

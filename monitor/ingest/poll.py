@@ -33,15 +33,18 @@ from monitor.ingest.feedstate import (
 )
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import Enriched, ingest
+from monitor.ingest.knownitems import KnownItems
 from monitor.ingest.linking import linking_alongside, remember_reads
 from monitor.ingest.remote import RemotePool
 from monitor.ingest.writer import BatchWriter
+from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet
 from monitor.models import (
     CycleSummary,
     FeedState,
     FetchResult,
     FetchStatus,
+    Item,
     PollOutcome,
     Settings,
     StoreResult,
@@ -49,7 +52,7 @@ from monitor.models import (
 from monitor.models import Feed as Feed
 from monitor.store import Store
 from monitor.store.cluster import Leases, one_shot_id
-from monitor.store.saving import FeedSave
+from monitor.store.saving import Enrich, FeedSave, MatchRow
 
 log = logging.getLogger("monitor.poll")
 Clock = Callable[[], datetime]
@@ -73,6 +76,8 @@ class Parser:
         # Whether the items will be linked to stories: then what linking reads from a text is
         # read where the text is folded anyway (`ingest`). Off only to measure linking's cost.
         self.link = link
+        # The items of each feed's last stored body: a worker skips them (`knownitems`).
+        self.known = KnownItems()
         self._pool: RemotePool | None = None
 
     async def poll(
@@ -92,14 +97,15 @@ class Parser:
             return result, await self.run(feed, result, now, ruleset)
         pool = self._pool_for(ruleset, settings or Settings())
         async with fetcher.slots(state.url):
-            return await pool.poll(feed, state, now)
+            return await pool.poll(feed, state, now, self.known.of(feed.id))
 
     async def run(
         self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
     ) -> Enriched | str:
         """Ingest a fetched body inline."""
         body = result.body or b""
-        return ingest(feed, body, result.headers, result.url, now, ruleset, self.link)
+        known = self.known.of(feed.id)
+        return ingest(feed, body, result.headers, result.url, now, ruleset, self.link, known)
 
     def _pool_for(self, ruleset: RuleSet | None, settings: Settings) -> RemotePool:
         pool = self._pool
@@ -170,12 +176,11 @@ async def poll_feed(
             new_state = succeeded(state, feed, result, started)
             old = history_before(new_state, settings or Settings(), started)
             items = [item for item, _, _, _ in enriched]
-            # The store asks for the matches of new and edited items only.
-            found = {item.guid: matches for item, matches, _, _ in enriched}
-            enrich = (lambda item: (item, found[item.guid])) if ruleset else None
             prepared = [rows for _, _, rows, _ in enriched]
+            enrich = _enrich(feed, ruleset, enriched) if ruleset else None
             save = FeedSave(feed.id, items, new_state, enrich, old, prepared)
             stored = await _store(store, writer, save)
+            parser.known.remember(feed.id, items)
             if stored.new or stored.updated:
                 remember_reads((item, read) for item, _, _, read in enriched)
             return outcome(feed, result, t0, stored)
@@ -186,6 +191,19 @@ async def poll_feed(
     else:
         await _store(store, writer, FeedSave(feed.id, (), failed(state, feed, result, started)))
     return outcome(feed, result, t0, stored)
+
+
+def _enrich(feed: Feed, ruleset: RuleSet, enriched: Enriched) -> Enrich:
+    """What the store asks for the new and edited items: their matches from the worker, or
+    for an item it skipped as known that the store has not (see `knownitems`), tagged and
+    matched here."""
+    found = {item.guid: matches for item, matches, _, _ in enriched if matches is not None}
+
+    def enrich(item: Item) -> tuple[Item, Sequence[Match | MatchRow]]:
+        matches = found.get(item.guid)
+        return ruleset.enrich(item, feed) if matches is None else (item, matches)
+
+    return enrich
 
 
 async def _store(store: Store, writer: BatchWriter | None, save: FeedSave) -> StoreResult:

@@ -73,7 +73,7 @@ class FeedSave:
     state: FeedState
     enrich: Enrich | None = None
     history_before: datetime | None = None
-    prepared: Sequence[Prepared] | None = None
+    prepared: Sequence[Prepared | None] | None = None  # None: an item a worker left bare
 
     def check(self) -> None:
         if any(i.feed_id != self.feed_id for i in self.items) or (
@@ -184,7 +184,9 @@ class _Ready:
 
     def __call__(self, item: Item) -> Prepared:
         found = self._by_item.get(id(item))
-        return found[1] if found is not None and found[0] is item else prepare(item)
+        if found is None or found[0] is not item or found[1] is None:
+            return prepare(item)
+        return found[1]
 
 
 def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:

@@ -1,0 +1,189 @@
+"""A feed's next body: the items the store has from its last one are not tagged, matched and
+read again (`knownitems`); what is stored is the same as without that memory, also when it is
+wrong (the store lacks an item it names), through real worker processes and a real HTTP
+server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.ingest import knownitems
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.ingestion import ingest
+from monitor.ingest.knownitems import KnownItems, fingerprint, fingerprints
+from monitor.ingest.poll import Parser, poll_cycle
+from monitor.match.ruleset import RuleSet, load_ruleset
+from monitor.models import Feed, FeedState, FetchStatus, Item
+from monitor.store import Store
+from tests.ingest.test_linking_reads import SETTINGS, _reports, _rss, _stories
+from tests.support.feedserver import FeedServer, serve
+
+NOW = datetime(2026, 3, 10, tzinfo=UTC)
+PATH = "/desk.xml"
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_ruleset(Path(__file__).parents[2] / "monitor" / "data" / "rules")
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+def _bodies() -> tuple[bytes, bytes, int]:
+    """A first body; the next one, with a new report and an edited one; and how many items
+    the next one has that the first has not (new or edited)."""
+    reports = [r for r in _reports() if r["lang"] == "en"][:12]
+    first = reports[:10]
+    edited = {**reports[3], "title": reports[3]["title"] + " (updated)"}
+    following = [reports[10], *first[:3], edited, *first[4:]]
+    return _rss(first), _rss(following), 2
+
+
+def _now() -> datetime:
+    return NOW
+
+
+async def _cycle(store: Store, feed: Feed, parser: Parser, ruleset: RuleSet | None) -> None:
+    summary = await poll_cycle(
+        [feed], store, SETTINGS, force=True, parser=parser, ruleset=ruleset, clock=_now
+    )
+    assert [o.status for o in summary.outcomes] == [FetchStatus.OK]
+
+
+def _stored(store: Store) -> dict[str, Any]:
+    """What the store holds of each item, by guid: text, tags, matches and story."""
+    items = store._rows("SELECT id, guid, title, regions, entities FROM items")
+    matches = store._rows("SELECT item_id, rule_id, score, hits FROM matches")
+    by_item: dict[int, list[tuple[str, float, str]]] = {}
+    for m in matches:
+        by_item.setdefault(m["item_id"], []).append((m["rule_id"], m["score"], m["hits"]))
+    stories = _stories(store)
+    return {
+        i["guid"]: (
+            i["title"],
+            i["regions"],
+            i["entities"],
+            sorted(by_item.get(i["id"], [])),
+            stories.get(i["guid"]),
+        )
+        for i in items
+    }
+
+
+async def _two_polls(
+    server: FeedServer, path: Path, parser: Parser, ruleset: RuleSet | None
+) -> dict[str, Any]:
+    first, following, _ = _bodies()
+    feed = Feed(id="desk", url=server.add(PATH, serve(first)))
+    with Store(path) as store:
+        await _cycle(store, feed, parser, ruleset)
+        server.add(PATH, serve(following))
+        await _cycle(store, feed, parser, ruleset)
+        return _stored(store)
+
+
+async def test_only_the_new_and_edited_items_are_tagged_again(
+    server: FeedServer, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    enrich = RuleSet.enrich_folded
+
+    def counted(self: RuleSet, item: Item, feed: Feed | None) -> Any:
+        calls.append(item.guid)
+        return enrich(self, item, feed)
+
+    monkeypatch.setattr(RuleSet, "enrich_folded", counted)
+    parser = Parser(0)  # inline: the calls are counted in this process
+    kept = await _two_polls(server, tmp_path / "kept.db", parser, ruleset)
+    first, following, changed = _bodies()
+    assert len(calls) == first.count(b"<item>") + changed
+    assert len(parser.known) == 1
+    # Without the memory (`monitor poll`, a new parser each time) every item is tagged again,
+    # and the store ends up the same.
+    calls.clear()
+    fresh = Parser(0)
+    with Store(tmp_path / "fresh.db") as store:
+        feed = Feed(id="desk", url=server.add(PATH, serve(first)))
+        await _cycle(store, feed, fresh, ruleset)
+        server.add(PATH, serve(following))
+        await _cycle(store, feed, Parser(0), ruleset)
+        assert len(calls) == first.count(b"<item>") + following.count(b"<item>")
+        assert _stored(store) == kept
+    assert len(kept) == first.count(b"<item>") + 1
+
+
+async def test_workers_leave_the_known_items_bare(server: FeedServer, ruleset: RuleSet) -> None:
+    first, following, changed = _bodies()
+    feed = Feed(id="desk", url=server.add(PATH, serve(following)))
+    parser = Parser(2)
+    known = _items(first)
+    parser.known.remember("desk", known)
+    state = FeedState(feed_id="desk", url=feed.url, configured_url=feed.url)
+    try:
+        async with Fetcher(SETTINGS) as fetcher:
+            result, enriched = await parser.poll(feed, state, fetcher, NOW, ruleset, SETTINGS)
+    finally:
+        parser.close()
+    assert result.status is FetchStatus.OK and isinstance(enriched, list)
+    bare = [item.guid for item, matches, rows, read in enriched if matches is None]
+    assert all(rows is None and read is None for _, m, rows, read in enriched if m is None)
+    assert len(bare) == len(enriched) - changed and len(bare) == len(known) - 1
+    assert all(rows is not None for _, m, rows, _ in enriched if m is not None)
+
+
+def _items(body: bytes) -> list[Item]:
+    feed = Feed(id="desk", url="https://desk.example.org/feed.xml")
+    found = ingest(feed, body, {"content-type": "application/rss+xml"}, feed.url, NOW)
+    assert not isinstance(found, str)
+    return [item for item, _, _, _ in found]
+
+
+@pytest.mark.parametrize("with_rules", [True, False])
+async def test_items_named_known_that_the_store_lacks_are_tagged_where_they_are_stored(
+    server: FeedServer, ruleset: RuleSet, tmp_path: Path, with_rules: bool
+) -> None:
+    """The memory says every item is known, but the store is another (as after retention,
+    or when another instance polled the feed): it stores them as a first poll would (with
+    rules, tagged and matched; without, its rows made where they are written)."""
+    rules = ruleset if with_rules else None
+    parser = Parser(2)
+    try:
+        kept = await _two_polls(server, tmp_path / "a.db", parser, rules)
+        assert len(parser.known) == 1
+        with Store(tmp_path / "b.db") as store:
+            await _cycle(store, Feed(id="desk", url=server.url(PATH)), parser, rules)
+            wrong = _stored(store)
+    finally:
+        parser.close()
+    fresh = Parser(2)
+    try:
+        with Store(tmp_path / "c.db") as store:
+            await _cycle(store, Feed(id="desk", url=server.url(PATH)), fresh, rules)
+            right = _stored(store)
+    finally:
+        fresh.close()
+    assert wrong == right
+    assert {g: v[:4] for g, v in right.items()} == {g: v[:4] for g, v in kept.items() if g in right}
+    assert any(matches for _, _, _, matches, _ in right.values()) is with_rules
+
+
+def test_the_memory_is_bounded_and_an_edit_changes_the_fingerprint() -> None:
+    items = _items(_bodies()[0])
+    known = KnownItems(feeds_kept=3)
+    for n in range(5):
+        known.remember(f"feed-{n}", items)
+    assert len(known) == 3 and known.of("feed-0") == b"" and known.of("feed-4")
+    assert fingerprints(known.of("feed-4")) == {fingerprint(i) for i in items}
+    edited = dataclasses.replace(items[0], content_hash="another")
+    assert fingerprint(edited) != fingerprint(items[0])
+    assert len(known.of("feed-4")) == len(items) * 8 < knownitems.FEEDS_KEPT
