@@ -1,6 +1,6 @@
-"""Fixtures most ingest tests share: a misbehaving-on-demand feed server on loopback and a
-store on a fresh SQLite file, then on a fresh PostgreSQL database (`db_target`): each test that
-takes `store` runs on both."""
+"""Fixtures most ingest tests share: a misbehaving-on-demand feed server on loopback, a store
+on a fresh SQLite file, then on a fresh PostgreSQL database (`db_target`): each test that takes
+`store` runs on both; and the rule set `monitor demo` and `monitor init` ship."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.store import Store
 from tests.support.feedserver import FeedServer
+
+
+@pytest.fixture(scope="session")
+def shipped_rules() -> RuleSet:
+    return load_ruleset(Path(__file__).parents[2] / "monitor" / "data" / "rules")
 
 
 @pytest.fixture

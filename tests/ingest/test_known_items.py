@@ -6,7 +6,6 @@ server."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import ingest
 from monitor.ingest.knownitems import KnownItems, fingerprint, fingerprints
 from monitor.ingest.poll import Parser, poll_cycle
-from monitor.match.ruleset import RuleSet, load_ruleset
+from monitor.match.ruleset import RuleSet
 from monitor.models import Feed, FeedState, FetchStatus, Item
 from monitor.store import Store
 from tests.ingest.test_linking_reads import SETTINGS, _reports, _rss, _stories
@@ -26,17 +25,6 @@ from tests.support.feedserver import FeedServer, serve
 
 NOW = datetime(2026, 3, 10, tzinfo=UTC)
 PATH = "/desk.xml"
-
-
-@pytest.fixture(scope="module")
-def ruleset() -> RuleSet:
-    return load_ruleset(Path(__file__).parents[2] / "monitor" / "data" / "rules")
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
 
 
 def _bodies() -> tuple[bytes, bytes, int]:
@@ -93,7 +81,7 @@ async def _two_polls(
 
 
 async def test_only_the_new_and_edited_items_are_tagged_again(
-    server: FeedServer, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FeedServer, shipped_rules: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     enrich = RuleSet.enrich_folded
@@ -104,7 +92,7 @@ async def test_only_the_new_and_edited_items_are_tagged_again(
 
     monkeypatch.setattr(RuleSet, "enrich_folded", counted)
     parser = Parser(0)  # inline: the calls are counted in this process
-    kept = await _two_polls(server, tmp_path / "kept.db", parser, ruleset)
+    kept = await _two_polls(server, tmp_path / "kept.db", parser, shipped_rules)
     first, following, changed = _bodies()
     assert len(calls) == first.count(b"<item>") + changed
     assert len(parser.known) == 1
@@ -114,15 +102,17 @@ async def test_only_the_new_and_edited_items_are_tagged_again(
     fresh = Parser(0)
     with Store(tmp_path / "fresh.db") as store:
         feed = Feed(id="desk", url=server.add(PATH, serve(first)))
-        await _cycle(store, feed, fresh, ruleset)
+        await _cycle(store, feed, fresh, shipped_rules)
         server.add(PATH, serve(following))
-        await _cycle(store, feed, Parser(0), ruleset)
+        await _cycle(store, feed, Parser(0), shipped_rules)
         assert len(calls) == first.count(b"<item>") + following.count(b"<item>")
         assert _stored(store) == kept
     assert len(kept) == first.count(b"<item>") + 1
 
 
-async def test_workers_leave_the_known_items_bare(server: FeedServer, ruleset: RuleSet) -> None:
+async def test_workers_leave_the_known_items_bare(
+    server: FeedServer, shipped_rules: RuleSet
+) -> None:
     first, following, changed = _bodies()
     feed = Feed(id="desk", url=server.add(PATH, serve(following)))
     parser = Parser(2)
@@ -131,7 +121,7 @@ async def test_workers_leave_the_known_items_bare(server: FeedServer, ruleset: R
     state = FeedState(feed_id="desk", url=feed.url, configured_url=feed.url)
     try:
         async with Fetcher(SETTINGS) as fetcher:
-            result, enriched = await parser.poll(feed, state, fetcher, NOW, ruleset, SETTINGS)
+            result, enriched = await parser.poll(feed, state, fetcher, NOW, shipped_rules, SETTINGS)
     finally:
         parser.close()
     assert result.status is FetchStatus.OK and isinstance(enriched, list)
@@ -150,12 +140,12 @@ def _items(body: bytes) -> list[Item]:
 
 @pytest.mark.parametrize("with_rules", [True, False])
 async def test_items_named_known_that_the_store_lacks_are_tagged_where_they_are_stored(
-    server: FeedServer, ruleset: RuleSet, tmp_path: Path, with_rules: bool
+    server: FeedServer, shipped_rules: RuleSet, tmp_path: Path, with_rules: bool
 ) -> None:
     """The memory says every item is known, but the store is another (as after retention,
     or when another instance polled the feed): it stores them as a first poll would (with
     rules, tagged and matched; without, its rows made where they are written)."""
-    rules = ruleset if with_rules else None
+    rules = shipped_rules if with_rules else None
     parser = Parser(2)
     try:
         kept = await _two_polls(server, tmp_path / "a.db", parser, rules)

@@ -10,7 +10,6 @@ by a real HTTP server on loopback and polled with real worker processes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from monitor.ingest import linking
 from monitor.ingest.ingestion import ingest
 from monitor.ingest.poll import Parser, poll_cycle
-from monitor.match.ruleset import RuleSet, load_ruleset
+from monitor.match.ruleset import RuleSet
 from monitor.match.textnorm import fold
 from monitor.models import Feed, FetchStatus, Settings
 from monitor.store import Store
@@ -64,17 +63,6 @@ def _feeds(server: FeedServer) -> list[Feed]:
     ]
 
 
-@pytest.fixture(scope="module")
-def ruleset() -> RuleSet:
-    return load_ruleset(Path(__file__).parents[2] / "monitor" / "data" / "rules")
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as srv:
-        yield srv
-
-
 def _stories(store: Store) -> dict[str, tuple[tuple[str, ...], float, str]]:
     """Each item's fellow reports (by guid), score and why: comparable across stores, whose
     item and story ids depend on which fetch finished first."""
@@ -111,7 +99,7 @@ def _now() -> datetime:
 
 
 async def test_reads_from_the_workers_make_the_same_stories(
-    server: FeedServer, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FeedServer, shipped_rules: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_here: list[int] = []
     reading = profile._read  # what linking reads of a text it was not handed
@@ -122,28 +110,28 @@ async def test_reads_from_the_workers_make_the_same_stories(
 
     monkeypatch.setattr(profile, "_read", counted)  # this process's reads only
     feeds = _feeds(server)
-    from_workers = await _poll(tmp_path / "a.db", feeds, ruleset, link=True)
+    from_workers = await _poll(tmp_path / "a.db", feeds, shipped_rules, link=True)
     assert read_here == []  # every text was read in a worker, none again here
-    read_here_linking = await _poll(tmp_path / "b.db", feeds, ruleset, link=False)
+    read_here_linking = await _poll(tmp_path / "b.db", feeds, shipped_rules, link=False)
     assert len(read_here) == len(_reports())  # the workers read nothing: all read here
     assert len(from_workers) == len(_reports())
     assert from_workers == read_here_linking
     assert len({members for members, _, _ in from_workers.values()}) < len(from_workers) / 2
 
 
-def test_a_worker_reads_the_text_as_linking_would(ruleset: RuleSet) -> None:
+def test_a_worker_reads_the_text_as_linking_would(shipped_rules: RuleSet) -> None:
     """The scan folds title and summary apart; linking folded them joined: the same read, for
     every report of the evaluation set (four languages, Traditional Chinese among them). The
     rows for the store are made from the scan's folding too: the same as folding again."""
     body = b"".join([_rss(_reports())])
     feed = Feed(id="eval", url="https://example.org/eval.xml")
-    for rules in (ruleset, None):
+    for rules in (shipped_rules, None):
         enriched = ingest(feed, body, {}, feed.url, NOW, rules)
         assert not isinstance(enriched, str) and len(enriched) == len(_reports())
         for item, _, rows, read in enriched:
             assert read == read_text(fold(f"{item.title}\n{item.summary}"))
             assert rows == prepare(item)  # the full-text columns from the scan's folding too
-    unread = ingest(feed, body, {}, feed.url, NOW, ruleset, link=False)
+    unread = ingest(feed, body, {}, feed.url, NOW, shipped_rules, link=False)
     assert not isinstance(unread, str) and {read for *_, read in unread} == {None}
 
 
