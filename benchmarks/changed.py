@@ -7,12 +7,11 @@ Run from the repository root:
 
 A cold poll fills an empty database; then every feed's validators (ETag, Last-Modified, the
 body's hash) are forgotten, so the next poll fetches, parses and hands on every body as
-changed although it brings nothing new: a service's steady state at its worst, when its feeds
-send no validators and each change adds an item or two among thirty. That poll is taken
-twice each run, in turns, with the parser that stored the cold poll, kept as `monitor run`
-keeps it (workers running): once knowing each feed's items (`monitor/ingest/knownitems.py`),
-once with that memory emptied (as before it existed, and as each `monitor poll` starts).
-Stories are not linked (nothing new is stored).
+changed although it brings nothing new: the steady state at its worst, when feeds send no
+validators and each change adds an item or two among thirty. That poll is taken twice each
+run, in turns, with the parser (and workers) of the cold poll: once with each feed's state
+knowing the items of its last stored body (`monitor/ingest/knownitems.py`), once with that
+memory emptied, as before it existed. Stories are not linked (nothing new is stored).
 
 Wall time, CPU of this process, and CPU of the worker processes during the poll.
 """
@@ -30,7 +29,6 @@ from pathlib import Path
 
 from benchmarks._farm import Farm
 from benchmarks.poll import Timing, _own_cpu, _proc_stat, farm_feeds, seconds, stories_unlinked
-from monitor.ingest.knownitems import KnownItems
 from monitor.ingest.poll import Parser, poll_cycle
 from monitor.match.ruleset import RuleSet, load_ruleset
 from monitor.models import Feed, FetchStatus, Settings
@@ -42,9 +40,11 @@ def _workers_cpu(parser: Parser) -> float:
     return sum(stat[1] for stat in stats if stat is not None)
 
 
-def _forget_validators(store: Store) -> None:
+def _forget(store: Store, known_items: bool) -> None:
+    """Forget every feed's validators, and with `known_items` what its last body held."""
+    sql = "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL"
     with store._write() as conn:
-        conn.execute("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL")
+        conn.execute(sql + (", known_items = x''" if known_items else ""))
 
 
 def _poll(
@@ -79,11 +79,11 @@ def one_run(
     ):
         try:
             _poll(feeds, store, settings, kept, ruleset)
-            known = len(kept.known.of(feeds[0].id)) // 8
-            memory, timings = kept.known, {}
+            state = store.get_state(feeds[0].id)
+            known = len(state.known_items) // 8 if state is not None else 0
+            timings = {}
             for knowing in (kept_first, not kept_first):
-                _forget_validators(store)
-                kept.known = memory if knowing else KnownItems()
+                _forget(store, known_items=not knowing)
                 timings[knowing] = _poll(feeds, store, settings, kept, ruleset)
         finally:
             kept.close()

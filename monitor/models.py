@@ -82,6 +82,7 @@ class FeedState:
     gone: bool = False  # the server answered 410: never polled again until re-added
     # The first poll of this feed (at this URL): what was published well before it is history.
     first_polled: datetime | None = None
+    known_items: bytes = b""  # the last stored body's items, fingerprinted (`ingest.knownitems`)
 
 
 class FetchStatus(StrEnum):

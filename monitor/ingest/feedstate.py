@@ -47,9 +47,18 @@ def next_poll(feed: Feed, now: datetime) -> datetime:
     return now + feed.interval + timedelta(seconds=jitter)
 
 
-def succeeded(state: FeedState, feed: Feed, result: FetchResult, now: datetime) -> FeedState:
+def succeeded(
+    state: FeedState,
+    feed: Feed,
+    result: FetchResult,
+    now: datetime,
+    known_items: bytes | None = None,
+) -> FeedState:
+    """The state after a good poll; `known_items` when a body was stored (`knownitems`),
+    else the body the state knew is still the feed's."""
     return dataclasses.replace(
         state,
+        known_items=state.known_items if known_items is None else known_items,
         url=result.permanent_url or state.url,
         # The fetcher already carries validators forward when a response has none.
         etag=result.etag,

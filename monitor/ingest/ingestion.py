@@ -40,8 +40,8 @@ def ingest(
     known: bytes = b"",
 ) -> Enriched | str:
     """Parse, normalise, tag and match one body, and prepare the rows to store; with `link`,
-    read what story linking needs from each text too. The items `known` (`KnownItems.of`
-    the feed) are left as they are: the store has them.
+    read what story linking needs from each text too. The items `known` (the feed state's
+    `known_items`) are left as they are: the store has them.
 
     Every other item is tagged and matched here, in parallel when in a worker, although the
     store keeps the results of new and edited items only. Returns the error text instead of

@@ -33,7 +33,7 @@ from monitor.ingest.feedstate import (
 )
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import Enriched, ingest
-from monitor.ingest.knownitems import KnownItems
+from monitor.ingest.knownitems import packed
 from monitor.ingest.linking import linking_alongside, remember_reads
 from monitor.ingest.remote import RemotePool
 from monitor.ingest.writer import BatchWriter
@@ -76,8 +76,6 @@ class Parser:
         # Whether the items will be linked to stories: then what linking reads from a text is
         # read where the text is folded anyway (`ingest`). Off only to measure linking's cost.
         self.link = link
-        # The items of each feed's last stored body: a worker skips them (`knownitems`).
-        self.known = KnownItems()
         self._pool: RemotePool | None = None
 
     async def poll(
@@ -94,17 +92,21 @@ class Parser:
             result = await fetcher.fetch(feed.id, state, feed)
             if result.status is not FetchStatus.OK:
                 return result, None
-            return result, await self.run(feed, result, now, ruleset)
+            return result, await self.run(feed, result, now, ruleset, state.known_items)
         pool = self._pool_for(ruleset, settings or Settings())
         async with fetcher.slots(state.url):
-            return await pool.poll(feed, state, now, self.known.of(feed.id))
+            return await pool.poll(feed, state, now)
 
     async def run(
-        self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
+        self,
+        feed: Feed,
+        result: FetchResult,
+        now: datetime,
+        ruleset: RuleSet | None = None,
+        known: bytes = b"",
     ) -> Enriched | str:
-        """Ingest a fetched body inline."""
+        """Ingest a fetched body inline; the items `known` are left bare (see `ingest`)."""
         body = result.body or b""
-        known = self.known.of(feed.id)
         return ingest(feed, body, result.headers, result.url, now, ruleset, self.link, known)
 
     def _pool_for(self, ruleset: RuleSet | None, settings: Settings) -> RemotePool:
@@ -173,14 +175,13 @@ async def poll_feed(
         if isinstance(enriched, str):
             result = dataclasses.replace(result, status=FetchStatus.ERROR, error=enriched)
         else:
-            new_state = succeeded(state, feed, result, started)
-            old = history_before(new_state, settings or Settings(), started)
             items = [item for item, _, _, _ in enriched]
+            new_state = succeeded(state, feed, result, started, packed(items))
+            old = history_before(new_state, settings or Settings(), started)
             prepared = [rows for _, _, rows, _ in enriched]
             enrich = _enrich(feed, ruleset, enriched) if ruleset else None
             save = FeedSave(feed.id, items, new_state, enrich, old, prepared)
             stored = await _store(store, writer, save)
-            parser.known.remember(feed.id, items)
             if stored.new or stored.updated:
                 remember_reads((item, read) for item, _, _, read in enriched)
             return outcome(feed, result, t0, stored)

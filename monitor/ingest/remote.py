@@ -47,8 +47,7 @@ __all__ = ["Outcome", "RemotePool"]
 # What a worker sends back for a feed: the fetch (no body) and what ingesting it gave: rows,
 # or the parse error's text; None when there was no body to ingest.
 Outcome = tuple[FetchResult, Enriched | str | None]
-# Job id, the feed, its state, now, its login's values, its known items (`KnownItems.of`).
-_Job = tuple[int, Feed, FeedState, datetime, dict[str, str | None], bytes]
+_Job = tuple[int, Feed, FeedState, datetime, dict[str, str | None]]
 _REST = "rest"  # the cycle is over: close idle connections
 STOP_SECONDS = 5.0  # for a worker to end once asked, before it is killed
 
@@ -70,16 +69,14 @@ class RemotePool:
         self._remotes = [_Remote(ruleset, settings, link) for _ in range(max(workers, 1))]
         self._ids = itertools.count()
 
-    async def poll(
-        self, feed: Feed, state: FeedState, now: datetime, known: bytes = b""
-    ) -> Outcome:
+    async def poll(self, feed: Feed, state: FeedState, now: datetime) -> Outcome:
         """Fetch and ingest one feed in the worker with the fewest feeds in hand; the items
-        `known` are left bare (see `ingest`)."""
+        its state knows are left bare (see `ingest`)."""
         index, remote = min(enumerate(self._remotes), key=lambda pair: len(pair[1].pending))
         if not remote.alive:
             remote.kill()
             remote = self._remotes[index] = _Remote(self.ruleset, self.settings, self.link)
-        return await remote.call((next(self._ids), feed, state, now, _login_values(feed), known))
+        return await remote.call((next(self._ids), feed, state, now, _login_values(feed)))
 
     @property
     def pids(self) -> list[int]:
@@ -287,13 +284,7 @@ class _Serving:
         return self._fetcher
 
     async def _poll(
-        self,
-        job_id: int,
-        feed: Feed,
-        state: FeedState,
-        now: datetime,
-        login: dict[str, str | None],
-        known: bytes,
+        self, job_id: int, feed: Feed, state: FeedState, now: datetime, login: dict[str, str | None]
     ) -> None:
         payload: object
         try:
@@ -304,7 +295,14 @@ class _Serving:
             if result.status is FetchStatus.OK:
                 body = result.body or b""
                 ingested = ingest(
-                    feed, body, result.headers, result.url, now, self._ruleset, self._link, known
+                    feed,
+                    body,
+                    result.headers,
+                    result.url,
+                    now,
+                    self._ruleset,
+                    self._link,
+                    state.known_items,
                 )
             payload = (replace(result, body=None, headers={}), ingested)
         except Exception as exc:  # a bug: reported as the feed's unexpected error

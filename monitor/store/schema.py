@@ -386,3 +386,9 @@ def m015_story_tallies(db: Database) -> None:
                 (SELECT story_id FROM story_links WHERE item_id = old.id);
         END""",
     )
+
+
+@_migration
+def m016_known_items(db: Database) -> None:
+    # The fingerprints of the items of each feed's last stored body (`ingest.knownitems`).
+    run_sql(db, "ALTER TABLE feeds ADD COLUMN known_items BLOB NOT NULL DEFAULT x''")

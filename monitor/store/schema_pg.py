@@ -360,3 +360,9 @@ def m015_story_tallies() -> tuple[str, ...]:
             " NEW.entities",
         ),
     )
+
+
+@_migration
+def m016_known_items() -> tuple[str, ...]:
+    # The fingerprints of the items of each feed's last stored body (`ingest.knownitems`).
+    return ("ALTER TABLE feeds ADD COLUMN known_items BYTEA NOT NULL DEFAULT ''::bytea",)

@@ -207,11 +207,16 @@ class HeldParser(Parser):
         self.waiting = 0
 
     async def run(
-        self, feed: Feed, result: FetchResult, now: datetime, ruleset: RuleSet | None = None
+        self,
+        feed: Feed,
+        result: FetchResult,
+        now: datetime,
+        ruleset: RuleSet | None = None,
+        known: bytes = b"",
     ) -> Enriched | str:
         self.waiting += 1
         await self.go.wait()
-        return await super().run(feed, result, now, ruleset)
+        return await super().run(feed, result, now, ruleset, known)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:

@@ -1,7 +1,7 @@
-"""A feed's next body: the items the store has from its last one are not tagged, matched and
-read again (`knownitems`); what is stored is the same as without that memory, also when it is
-wrong (the store lacks an item it names), through real worker processes and a real HTTP
-server."""
+"""A feed's next body: the items its state says the store has from the last one are not
+tagged, matched and read again (`knownitems`); what is stored is the same as without that
+memory, also when it is wrong (the store lacks an item it names), through real worker
+processes and a real HTTP server."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from monitor.ingest import knownitems
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import ingest
-from monitor.ingest.knownitems import KnownItems, fingerprint, fingerprints
+from monitor.ingest.knownitems import fingerprint, fingerprints, packed
 from monitor.ingest.poll import Parser, poll_cycle
 from monitor.match.ruleset import RuleSet
 from monitor.models import Feed, FeedState, FetchStatus, Item
@@ -69,12 +69,17 @@ def _stored(store: Store) -> dict[str, Any]:
 
 
 async def _two_polls(
-    server: FeedServer, path: Path, parser: Parser, ruleset: RuleSet | None
+    server: FeedServer, path: Path, parser: Parser, ruleset: RuleSet | None, *, forget: bool = False
 ) -> dict[str, Any]:
+    """The first body, then the next; with `forget`, the state's memory is emptied between."""
     first, following, _ = _bodies()
     feed = Feed(id="desk", url=server.add(PATH, serve(first)))
     with Store(path) as store:
         await _cycle(store, feed, parser, ruleset)
+        state = store.get_state("desk")
+        assert state is not None and len(state.known_items) == 8 * first.count(b"<item>")
+        if forget:
+            store.save_state(dataclasses.replace(state, known_items=b""))
         server.add(PATH, serve(following))
         await _cycle(store, feed, parser, ruleset)
         return _stored(store)
@@ -91,23 +96,15 @@ async def test_only_the_new_and_edited_items_are_tagged_again(
         return enrich(self, item, feed)
 
     monkeypatch.setattr(RuleSet, "enrich_folded", counted)
-    parser = Parser(0)  # inline: the calls are counted in this process
-    kept = await _two_polls(server, tmp_path / "kept.db", parser, shipped_rules)
     first, following, changed = _bodies()
+    # Inline parsers (the calls are counted in this process), a new one each poll, as each
+    # `monitor poll` starts: the memory is the feed state's.
+    kept = await _two_polls(server, tmp_path / "kept.db", Parser(0), shipped_rules)
     assert len(calls) == first.count(b"<item>") + changed
-    assert len(parser.known) == 1
-    # Without the memory (`monitor poll`, a new parser each time) every item is tagged again,
-    # and the store ends up the same.
     calls.clear()
-    fresh = Parser(0)
-    with Store(tmp_path / "fresh.db") as store:
-        feed = Feed(id="desk", url=server.add(PATH, serve(first)))
-        await _cycle(store, feed, fresh, shipped_rules)
-        server.add(PATH, serve(following))
-        await _cycle(store, feed, Parser(0), shipped_rules)
-        assert len(calls) == first.count(b"<item>") + following.count(b"<item>")
-        assert _stored(store) == kept
-    assert len(kept) == first.count(b"<item>") + 1
+    forgot = await _two_polls(server, tmp_path / "forgot.db", Parser(0), shipped_rules, forget=True)
+    assert len(calls) == first.count(b"<item>") + following.count(b"<item>")
+    assert forgot == kept and len(kept) == first.count(b"<item>") + 1
 
 
 async def test_workers_leave_the_known_items_bare(
@@ -115,17 +112,17 @@ async def test_workers_leave_the_known_items_bare(
 ) -> None:
     first, following, changed = _bodies()
     feed = Feed(id="desk", url=server.add(PATH, serve(following)))
-    parser = Parser(2)
     known = _items(first)
-    parser.known.remember("desk", known)
-    state = FeedState(feed_id="desk", url=feed.url, configured_url=feed.url)
+    state = FeedState("desk", feed.url, feed.url, known_items=packed(known))
+    parser = Parser(2)
     try:
         async with Fetcher(SETTINGS) as fetcher:
-            result, enriched = await parser.poll(feed, state, fetcher, NOW, shipped_rules, SETTINGS)
+            poll = parser.poll(feed, state, fetcher, NOW, shipped_rules, SETTINGS)
+            result, enriched = await poll
     finally:
         parser.close()
     assert result.status is FetchStatus.OK and isinstance(enriched, list)
-    bare = [item.guid for item, matches, rows, read in enriched if matches is None]
+    bare = [item.guid for item, matches, _, _ in enriched if matches is None]
     assert all(rows is None and read is None for _, m, rows, read in enriched if m is None)
     assert len(bare) == len(enriched) - changed and len(bare) == len(known) - 1
     assert all(rows is not None for _, m, rows, _ in enriched if m is not None)
@@ -142,38 +139,39 @@ def _items(body: bytes) -> list[Item]:
 async def test_items_named_known_that_the_store_lacks_are_tagged_where_they_are_stored(
     server: FeedServer, shipped_rules: RuleSet, tmp_path: Path, with_rules: bool
 ) -> None:
-    """The memory says every item is known, but the store is another (as after retention,
-    or when another instance polled the feed): it stores them as a first poll would (with
-    rules, tagged and matched; without, its rows made where they are written)."""
+    """The state says every item is known, but the store lacks them (as after retention):
+    they are stored as a first poll stores them (with rules, tagged and matched; without,
+    their rows made where they are written)."""
     rules = shipped_rules if with_rules else None
     parser = Parser(2)
     try:
         kept = await _two_polls(server, tmp_path / "a.db", parser, rules)
-        assert len(parser.known) == 1
+        with Store(tmp_path / "a.db") as store:
+            state = store.get_state("desk")
+        assert state is not None and state.known_items
         with Store(tmp_path / "b.db") as store:
+            # The same body again, not taken for unchanged: validators forgotten.
+            store.save_state(dataclasses.replace(state, etag=None, body_hash=None))
             await _cycle(store, Feed(id="desk", url=server.url(PATH)), parser, rules)
             wrong = _stored(store)
-    finally:
-        parser.close()
-    fresh = Parser(2)
-    try:
         with Store(tmp_path / "c.db") as store:
-            await _cycle(store, Feed(id="desk", url=server.url(PATH)), fresh, rules)
+            await _cycle(store, Feed(id="desk", url=server.url(PATH)), parser, rules)
             right = _stored(store)
     finally:
-        fresh.close()
+        parser.close()
     assert wrong == right
     assert {g: v[:4] for g, v in right.items()} == {g: v[:4] for g, v in kept.items() if g in right}
     assert any(matches for _, _, _, matches, _ in right.values()) is with_rules
 
 
-def test_the_memory_is_bounded_and_an_edit_changes_the_fingerprint() -> None:
+def test_the_state_keeps_the_fingerprints_of_a_bounded_body(store: Store) -> None:
+    """On both backends; an edit changes an item's fingerprint; a huge body is cut."""
     items = _items(_bodies()[0])
-    known = KnownItems(feeds_kept=3)
-    for n in range(5):
-        known.remember(f"feed-{n}", items)
-    assert len(known) == 3 and known.of("feed-0") == b"" and known.of("feed-4")
-    assert fingerprints(known.of("feed-4")) == {fingerprint(i) for i in items}
+    state = FeedState("desk", "https://desk.example.org/feed.xml", known_items=packed(items))
+    store.save_state(state)
+    assert store.get_state("desk") == state
+    assert fingerprints(state.known_items) == {fingerprint(i) for i in items}
     edited = dataclasses.replace(items[0], content_hash="another")
-    assert fingerprint(edited) != fingerprint(items[0])
-    assert len(known.of("feed-4")) == len(items) * 8 < knownitems.FEEDS_KEPT
+    assert fingerprint(edited) not in fingerprints(state.known_items)
+    many = packed(items * (knownitems.ITEMS_KEPT // len(items) + 2))
+    assert len(many) == 8 * knownitems.ITEMS_KEPT
