@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,12 +17,10 @@ from monitor.errors import StoreError
 from monitor.ingest.poll import IN_HAND_PER_REQUEST, Enriched, Parser, poll_cycle
 from monitor.ingest.writer import BatchWriter
 from monitor.match.rule import Hit, Match
-from monitor.match.ruleset import RuleSet
 from monitor.models import (
     EntityTag,
     Feed,
     FeedState,
-    FetchResult,
     FetchStatus,
     Item,
     Settings,
@@ -206,17 +205,10 @@ class HeldParser(Parser):
         self.go = asyncio.Event()
         self.waiting = 0
 
-    async def run(
-        self,
-        feed: Feed,
-        result: FetchResult,
-        now: datetime,
-        ruleset: RuleSet | None = None,
-        known: bytes = b"",
-    ) -> Enriched | str:
+    async def run(self, *args: Any, **kwargs: Any) -> Enriched | str:
         self.waiting += 1
         await self.go.wait()
-        return await super().run(feed, result, now, ruleset, known)
+        return await super().run(*args, **kwargs)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
