@@ -3,9 +3,9 @@
 Ingest stores the terms of a rule that hit an item (`Match.terms`), not their positions:
 working out every position was about a third of tagging and matching an item, for matches
 that are mostly never shown. `items show` and the console's item page find them here, in the
-stored title and summary: each term is compiled alone, as the engine compiled it, so the
-positions are the ones the match had; and they depend on the terms only, not on the rule,
-which may have been edited or deleted since.
+stored title and summary: the terms are compiled as the engine compiled them (each its own
+matchable), so the positions are the ones the match had; and they depend on the terms only,
+not on the rule, which may have been edited or deleted since.
 """
 
 from __future__ import annotations
