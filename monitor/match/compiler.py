@@ -256,8 +256,8 @@ class _Compiled:
 
     def terms(self, ctx: _Ctx) -> tuple[str, ...]:
         """The terms outside NOT that hit, in the rule's order: what the store keeps (the
-        hits' terms, told without working out a position for a plain word)."""
-        return tuple(ctx.matchables[mid].label for mid in self.positive if ctx.present(mid))
+        hits' terms, told without working out a position for a plain word: `_Ctx.has`)."""
+        return tuple(ctx.matchables[mid].label for mid in self.positive if ctx.has(mid))
 
 
 def _compile_rule(rule: Rule, builder: _Builder) -> tuple[_Compiled, list[frozenset[int]]]:

@@ -88,17 +88,6 @@ class _Ctx:
         m = self.matchables[mid]
         return self.found.issuperset(m.needs) and (len(m.words) == 1 or bool(self.spans(mid)))
 
-    def present(self, mid: int) -> bool:
-        """Whether the matchable has a span in either field: a word with its pattern found
-        has (the word automaton's hits are whole words, `boundary_ok`'s); a phrase's words
-        can be found out of order, so its spans are worked out."""
-        m = self.matchables[mid]
-        if m.cjk:
-            return bool(self.scan.cjk_spans.get(mid))
-        if not self.found.issuperset(m.needs):
-            return False
-        return len(m.words) == 1 or bool(self.spans(mid))
-
     def spans(self, mid: int, fields: tuple[int, ...] = BOTH) -> list[Span]:
         found = self.cache.get(mid)
         if found is None:
