@@ -18,14 +18,15 @@ from monitor.match.ruleset import RuleSet
 from monitor.match.textnorm import fold
 from monitor.models import Feed, Item
 from monitor.store.saving import MatchRow, Prepared, match_row, prepare
-from monitor.story.profile import TextRead, read_text
+from monitor.story.profile import packed_read, read_text
 
 __all__ = ["Enriched", "ingest"]
 
 # Items with their regions set, their matches, their rows ready for the store, and what story
-# linking reads from their text (None when the items will not be linked). An item the store
-# has already (`known`) comes bare: (item, None, None, None).
-Ready = tuple[Item, tuple[MatchRow, ...] | None, Prepared | None, TextRead | None]
+# linking reads from their text, packed as it waits in the store (`profile.packed_read`; None
+# when the items will not be linked). An item the store has already (`known`) comes bare:
+# (item, None, None, None).
+Ready = tuple[Item, tuple[MatchRow, ...] | None, Prepared | None, str | None]
 Enriched = list[Ready]
 
 
@@ -70,5 +71,5 @@ def _enriched(item: Item, feed: Feed, ruleset: RuleSet | None, link: bool) -> Re
 def _ready(item: Item, matches: Sequence[Match], folded: tuple[str, str], link: bool) -> Ready:
     """An item's rows and story read, both from its title and summary folded once (by the
     matcher's scan, or here): folded apart, the same as folding them joined by a line break."""
-    read = read_text("\n".join(folded)) if link else None
+    read = packed_read(read_text("\n".join(folded))) if link else None
     return item, tuple(match_row(m) for m in matches), prepare(item, folded), read

@@ -3,8 +3,9 @@
 A poll cycle links while it stores (`linking_alongside`, around `poll.poll_cycle`'s feeds):
 each time `BATCH` items wait, they are linked in a thread while the fetches, parses and
 saves go on, and what is left is linked when the cycle's last save is done. The store
-queues every item it stores (`Store.pending_stories`); here each is turned into a `Report`
-with the rules it matched and handed to the linker, `BATCH` at a time in stored order, and
+queues every item it stores (`Store.pending_stories`), with what the parse workers read of
+its text (`Store.pending_reads`); here each is turned into a `Report` with the rules it
+matched and that read, and handed to the linker, `BATCH` at a time in stored order, and
 the decisions are written back in one transaction per batch. Batches are the same whether
 they are linked during the cycle or after it, so the stories are too. The linker never
 revisits a decision, so an analyst's split or merge is never undone.
@@ -26,18 +27,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.models import Item, Settings, StoredItem
+from monitor.models import Settings, StoredItem
 from monitor.store import Store
 from monitor.store.stories import NewLink, StoryToken
 from monitor.story.linker import WINDOW, Linker, Report, report_of
-from monitor.story.profile import TextRead
+from monitor.story.profile import unpacked_read
 
 log = logging.getLogger("monitor.stories")
 
@@ -69,35 +68,16 @@ class _Kept:
 _KEPT: weakref.WeakKeyDictionary[Store, _Kept] = weakref.WeakKeyDictionary()
 
 
-# What the parse workers read of each item's text for linking (`profile.read_text`), by
-# content hash, until the item is linked: the process that stores and links then neither
-# folds nor reads the text again (a fifth of linking's CPU there). Bounded; an item whose read
-# is not here (another process stored it, or it was pushed out) is read when linked. A cold
-# poll of 1,000 feeds stores ~20,000 items more than linking has taken: ~20 MiB at most.
-READS_KEPT = 32_768
-_READS: OrderedDict[str, TextRead] = OrderedDict()
-_READS_LOCK = threading.Lock()  # remembered by the cycle's loop, taken by the linking thread
-
-
-def remember_reads(pairs: Iterable[tuple[Item, TextRead | None]]) -> None:
-    """Keep the reads of a feed's stored items (their text decides: keyed by its hash)."""
-    with _READS_LOCK:
-        for item, read in pairs:
-            if read is not None:
-                _READS[item.content_hash] = read
-        while len(_READS) > READS_KEPT:
-            _READS.popitem(last=False)
-
-
-def _take_read(content_hash: str) -> TextRead | None:
-    with _READS_LOCK:
-        return _READS.pop(content_hash, None)
-
-
-def _reports(store: Store, items: list[StoredItem]) -> list[Report]:
+def _reports(
+    store: Store, items: list[StoredItem], reads: Mapping[int, str] | None = None
+) -> list[Report]:
+    """The items as the linker sees them. `reads`: what the parse workers read of pending
+    items' texts (`Store.pending_reads`): the storing process then neither folds nor reads
+    them again (a fifth of linking's CPU there). An item without one is read here."""
     rules = store.matched_rules([s.id for s in items])
+    reads = reads or {}
     return [
-        report_of(s.id, s.item, rules.get(s.id, ()), _take_read(s.item.content_hash)) for s in items
+        report_of(s.id, s.item, rules.get(s.id, ()), unpacked_read(reads.get(s.id))) for s in items
     ]
 
 
@@ -137,7 +117,8 @@ def _link_batch(store: Store, kept: _Kept, pending: list[StoredItem]) -> int:
     # In published order, not stored order: the feeds of a cycle are stored as their fetches
     # finish, and an online linker given the same reports in another order may group them
     # otherwise. This way a cycle's stories do not depend on which server answered first.
-    for report in _reports(store, sorted(pending, key=_told)):
+    reads = store.pending_reads([s.id for s in pending])
+    for report in _reports(store, sorted(pending, key=_told), reads):
         decision = kept.linker.decide(report)
         story = decision.story if decision.story is not None else next(kept.ids)
         kept.linker.add(story, report)

@@ -34,7 +34,7 @@ from monitor.ingest.feedstate import (
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.ingestion import Enriched, ingest
 from monitor.ingest.knownitems import packed
-from monitor.ingest.linking import linking_alongside, remember_reads
+from monitor.ingest.linking import linking_alongside
 from monitor.ingest.remote import RemotePool
 from monitor.ingest.writer import BatchWriter
 from monitor.match.rule import Match
@@ -179,11 +179,10 @@ async def poll_feed(
             new_state = succeeded(state, feed, result, started, packed(items))
             old = history_before(new_state, settings or Settings(), started)
             prepared = [rows for _, _, rows, _ in enriched]
+            reads = [read for _, _, _, read in enriched]
             enrich = _enrich(feed, ruleset, enriched) if ruleset else None
-            save = FeedSave(feed.id, items, new_state, enrich, old, prepared)
+            save = FeedSave(feed.id, items, new_state, enrich, old, prepared, reads)
             stored = await _store(store, writer, save)
-            if stored.new or stored.updated:
-                remember_reads((item, read) for item, _, _, read in enriched)
             return outcome(feed, result, t0, stored)
     if result.status is FetchStatus.NOT_MODIFIED:
         await _store(store, writer, FeedSave(feed.id, (), succeeded(state, feed, result, started)))

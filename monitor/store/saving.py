@@ -66,7 +66,10 @@ class FeedSave:
     """What one poll of one feed writes: the arguments of `Store.save_items`. With no items
     (the feed was unchanged, or failed) only the state is written. `prepared`, if given, is
     `prepare` of each of `items`, in order; it is used for an item that `enrich` returns
-    unchanged (the same object), and worked out here for any other."""
+    unchanged (the same object), and worked out here for any other. `reads`, if given, is
+    what story linking read of each item's text (`profile.packed_read`), in order: a new
+    item's waits beside it in `story_pending` until it is linked (kept in the database, it
+    costs the storing process no memory, and serves whichever process links it)."""
 
     feed_id: str
     items: Sequence[Item]
@@ -74,6 +77,7 @@ class FeedSave:
     enrich: Enrich | None = None
     history_before: datetime | None = None
     prepared: Sequence[Prepared | None] | None = None  # None: an item a worker left bare
+    reads: Sequence[str | None] | None = None
 
     def check(self) -> None:
         if any(i.feed_id != self.feed_id for i in self.items) or (
@@ -116,7 +120,9 @@ def save_feed(conn: Conn, save: FeedSave) -> StoreResult:
         found = found_new + found_changed
     ready = _Ready(save)
     _update(conn, changed)  # first: it takes their old text out of the index
-    stored = [*_insert(conn, new, ready), *changed]
+    inserted = _insert(conn, new, ready)
+    _put_reads(conn, inserted, ready)
+    stored = [*inserted, *changed]
     _index(conn, stored, ready)
     matched, history = _put_matches(conn, stored, found, save.history_before)
     put_state(conn, save.state)
@@ -176,17 +182,23 @@ def _known(conn: Conn, feed_id: str, guids: list[str]) -> dict[str, tuple[int, s
 
 
 class _Ready:
-    """The prepared rows of a save's items, by item (identity: see FeedSave)."""
+    """The prepared rows and the reads of a save's items, by item (identity: see FeedSave)."""
 
     def __init__(self, save: FeedSave) -> None:
         pairs = zip(save.items, save.prepared or (), strict=save.prepared is not None)
         self._by_item = {id(item): (item, prepared) for item, prepared in pairs}
+        reads = zip(save.items, save.reads or (), strict=save.reads is not None)
+        self._reads = {id(item): (item, read) for item, read in reads if read is not None}
 
     def __call__(self, item: Item) -> Prepared:
         found = self._by_item.get(id(item))
         if found is None or found[0] is not item or found[1] is None:
             return prepare(item)
         return found[1]
+
+    def read(self, item: Item) -> str | None:
+        found = self._reads.get(id(item))
+        return found[1] if found is not None and found[0] is item else None
 
 
 def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:
@@ -198,6 +210,13 @@ def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int,
     stored = list(zip(range(first, first + len(items)), items, strict=True))
     conn.executemany(_INSERT_ITEM, [(id_, *ready(i)[0]) for id_, i in stored])
     return stored
+
+
+def _put_reads(conn: Conn, items: Sequence[tuple[int, Item]], ready: _Ready) -> None:
+    """Keep each new item's read beside it on the queue for linking (its trigger's row)."""
+    rows = [(read, id_) for id_, item in items if (read := ready.read(item)) is not None]
+    if rows:
+        conn.executemany("UPDATE story_pending SET read = ? WHERE item_id = ?", rows)
 
 
 def _update(conn: Conn, items: Sequence[tuple[int, Item]]) -> None:

@@ -392,3 +392,9 @@ def m015_story_tallies(db: Database) -> None:
 def m016_known_items(db: Database) -> None:
     # The fingerprints of the items of each feed's last stored body (`ingest.knownitems`).
     run_sql(db, "ALTER TABLE feeds ADD COLUMN known_items BLOB NOT NULL DEFAULT x''")
+
+
+@_migration
+def m017_pending_reads(db: Database) -> None:
+    # What a parse worker read of a pending item's text for linking (`profile.packed_read`).
+    run_sql(db, "ALTER TABLE story_pending ADD COLUMN read TEXT")

@@ -366,3 +366,9 @@ def m015_story_tallies() -> tuple[str, ...]:
 def m016_known_items() -> tuple[str, ...]:
     # The fingerprints of the items of each feed's last stored body (`ingest.knownitems`).
     return ("ALTER TABLE feeds ADD COLUMN known_items BYTEA NOT NULL DEFAULT ''::bytea",)
+
+
+@_migration
+def m017_pending_reads() -> tuple[str, ...]:
+    # What a parse worker read of a pending item's text for linking (`profile.packed_read`).
+    return ("ALTER TABLE story_pending ADD COLUMN read TEXT",)

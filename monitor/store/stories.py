@@ -226,6 +226,15 @@ class StoryStore:
         )
         return linkables(rows)
 
+    def pending_reads(self, ids: Sequence[int]) -> dict[int, str]:
+        """What a parse worker read for linking of each of these pending items' text
+        (`profile.packed_read`), by item id; an item without one is left out."""
+        rows = self._tuples(
+            f"SELECT item_id, read FROM story_pending WHERE item_id IN {_IN} AND read IS NOT NULL",
+            (json.dumps(list(ids)),),
+        )
+        return dict(rows)
+
     # --- writing ----------------------------------------------------------------------------
 
     def save_links(self, links: Sequence[NewLink]) -> dict[int, int]:

@@ -11,8 +11,9 @@ texts were.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from sys import intern
@@ -93,9 +94,37 @@ TextRead = tuple[tuple[str, ...], str, str | None]
 
 
 def read_text(folded: str) -> TextRead:
-    """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`)."""
+    """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`).
+
+    Sorted: the evidence made of it is then laid out the same whichever process read it
+    (each has its own string hashes), and so are the floats the linker sums over it."""
     found, words, sequel = _read(folded)
-    return tuple(found), " ".join(words), sequel
+    return tuple(sorted(found)), " ".join(sorted(words)), sequel
+
+
+def packed_read(read: TextRead) -> str:
+    """`read` as it waits in the store beside its pending item (JSON: one short string)."""
+    features, joined, sequel = read
+    return json.dumps([features, joined, sequel], ensure_ascii=False, separators=(",", ":"))
+
+
+def unpacked_read(packed: str | None) -> TextRead | None:
+    """The `TextRead` that `packed_read` gave; None for none, or for a value that is not one
+    (then the text is read again: a damaged row costs time, never a wrong story)."""
+    if packed is None:
+        return None
+    try:
+        features, joined, sequel = json.loads(packed)
+    except (ValueError, TypeError):  # not JSON, or not three values
+        return None
+    if not (
+        isinstance(features, list)
+        and all(isinstance(f, str) for f in features)
+        and isinstance(joined, str)
+        and (sequel is None or isinstance(sequel, str))
+    ):
+        return None
+    return tuple(features), joined, sequel
 
 
 def _read(folded: str) -> tuple[list[str], frozenset[str], str | None]:
@@ -111,13 +140,11 @@ def evidence_of(report: ReportLike) -> Evidence:
     capital = capitals()
     found.update(f"capital:{e}" if e in capital else f"entity:{e}" for e in report.entities)
     found.update(f"rule:{c}" for c in report.concepts)
-    textual: Iterable[str]
-    if report.text is None:  # folding is most of what reading a text costs: done once
-        textual, words, sequel = _read(fold(f"{report.title}\n{report.summary}"))
-    else:
-        textual, joined, sequel = report.text
-        # Interned: the open stories then share one copy of each word (split makes new ones).
-        words = frozenset(map(intern, joined.split(" "))) if joined else frozenset()
+    # Folding is most of what reading a text costs: done once, where it was read, if it was.
+    read = report.text or read_text(fold(f"{report.title}\n{report.summary}"))
+    textual, joined, sequel = read
+    # Interned: the open stories then share one copy of each word (split makes new ones).
+    words = frozenset(map(intern, joined.split(" "))) if joined else frozenset()
     found.update(textual)
     lang = (report.lang or "").split("-")[0].lower() or "?"
     return Evidence(

@@ -1,6 +1,6 @@
 """What story linking reads from a text is read in the parse workers, beside the matcher, and
-handed to the linker (`linking.remember_reads`): the stories must be exactly those the linker
-makes when it reads every text itself.
+kept beside each pending item in the store until it is linked (`Store.pending_reads`): the
+stories must be exactly those the linker makes when it reads every text itself.
 
 The feeds are the stories evaluation set (tests/story/eval: 149 reports of look-alike events
 in English, Japanese, Chinese and Korean, with figures, codes and named operations), served
@@ -23,11 +23,11 @@ from monitor.ingest.ingestion import ingest
 from monitor.ingest.poll import Parser, poll_cycle
 from monitor.match.ruleset import RuleSet
 from monitor.match.textnorm import fold
-from monitor.models import Feed, FetchStatus, Settings
+from monitor.models import Feed, FeedState, FetchStatus, Settings
 from monitor.store import Store
-from monitor.store.saving import prepare
+from monitor.store.saving import FeedSave, prepare
 from monitor.story import profile
-from monitor.story.profile import read_text
+from monitor.story.profile import packed_read, read_text, unpacked_read
 from tests.support.feedserver import FeedServer, serve
 
 EVAL = Path(__file__).parents[1] / "story" / "eval" / "reports.jsonl"
@@ -129,20 +129,78 @@ def test_a_worker_reads_the_text_as_linking_would(shipped_rules: RuleSet) -> Non
         enriched = ingest(feed, body, {}, feed.url, NOW, rules)
         assert not isinstance(enriched, str) and len(enriched) == len(_reports())
         for item, _, rows, read in enriched:
-            assert read == read_text(fold(f"{item.title}\n{item.summary}"))
+            assert read == packed_read(read_text(fold(f"{item.title}\n{item.summary}")))
             assert rows == prepare(item)  # the full-text columns from the scan's folding too
     unread = ingest(feed, body, {}, feed.url, NOW, shipped_rules, link=False)
     assert not isinstance(unread, str) and {read for *_, read in unread} == {None}
 
 
-def test_reads_wait_for_linking_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(linking, "READS_KEPT", 3)
-    monkeypatch.setattr(linking, "_READS", type(linking._READS)())
+def _saved(store: Store, reports: list[dict[str, Any]], reads: bool = True) -> list[str | None]:
+    """Ingest and store one feed of `reports` (not linked); the packed reads it carried."""
     feed = Feed(id="eval", url="https://example.org/eval.xml")
-    enriched = ingest(feed, _rss(_reports()[:5]), {}, feed.url, NOW)
+    enriched = ingest(feed, _rss(reports), {}, feed.url, NOW)
     assert not isinstance(enriched, str)
-    linking.remember_reads((item, read) for item, _, _, read in enriched)
-    hashes = [item.content_hash for item, *_ in enriched]
-    assert list(linking._READS) == hashes[2:]  # the oldest gave way
-    assert linking._take_read(hashes[4]) == enriched[4][3]
-    assert linking._take_read(hashes[4]) is None  # taken once: then read again if needed
+    items = [item for item, *_ in enriched]
+    packed = [read for *_, read in enriched]
+    state = FeedState(feed.id, feed.url)
+    store.save_batch([FeedSave(feed.id, items, state, reads=packed if reads else None)])
+    return packed
+
+
+def test_reads_wait_in_the_store_beside_their_pending_items(store: Store) -> None:
+    """On both backends: each new item's read is kept on the linking queue, and taken off it
+    with the item once linked."""
+    packed = _saved(store, _reports()[:6])
+    pending = store.pending_stories()
+    assert [s.item.guid for s in pending] == [r["id"] for r in _reports()[:6]]
+    reads = store.pending_reads([s.id for s in pending])
+    assert [reads[s.id] for s in pending] == packed
+    for s in pending:
+        assert unpacked_read(reads[s.id]) == read_text(fold(f"{s.item.title}\n{s.item.summary}"))
+    assert linking.link_pending(store) == 6
+    assert store.pending_reads([s.id for s in pending]) == {}
+
+
+def test_another_process_links_with_the_reads_the_workers_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored by one `Store`, linked by another (as another instance would): no text is read
+    again, and the stories are those made by reading every text, also when a read is damaged
+    (then that one text is read again)."""
+    read_here: list[int] = []
+    reading = profile._read
+
+    def counted(folded: str) -> tuple[list[str], frozenset[str], str | None]:
+        read_here.append(1)
+        return reading(folded)
+
+    stories = {}
+    for name, reads in (("reads", True), ("unread", False), ("damaged", True)):
+        path = tmp_path / f"{name}.db"
+        with Store(path) as store:
+            _saved(store, _reports(), reads)
+            if name == "damaged":
+                first = store.pending_stories(1)[0].id
+                with store._write() as conn:
+                    conn.execute("UPDATE story_pending SET read = '[1' WHERE item_id = ?", (first,))
+        monkeypatch.setattr(profile, "_read", counted)
+        read_here.clear()
+        with Store(path) as other:
+            assert linking.link_pending(other) == len(_reports())
+            stories[name] = (_stories(other), len(read_here))
+        monkeypatch.setattr(profile, "_read", reading)
+    assert stories["reads"][1] == 0
+    assert stories["unread"][1] == len(_reports())
+    assert stories["damaged"][1] == 1
+    assert stories["reads"][0] == stories["unread"][0] == stories["damaged"][0]
+
+
+@pytest.mark.parametrize(
+    "packed",
+    ["", "[1", "{}", "[1, 2, 3]", '[["a"], "b"]', '[["a"], "b", 3]', '["a", "b", null]', "7"],
+)
+def test_a_damaged_read_is_none(packed: str) -> None:
+    assert unpacked_read(packed) is None
+    good = (("number:650km", "op:strait-thunder"), "a b", "again")
+    assert unpacked_read(packed_read(good)) == good
+    assert unpacked_read(None) is None
