@@ -276,6 +276,11 @@ class Farm:
     ) -> None:
         self.close()
 
+    @property
+    def pid(self) -> int:
+        """The server process (not part of what is measured)."""
+        return self._process.pid or 0
+
     def url(self, index: int) -> str:
         return f"http://{HOST}:{self.port}{feed_path(index)}"
 

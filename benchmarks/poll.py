@@ -16,7 +16,10 @@ The breakdown then times each stage alone, on one core, in this process.
 
 Wall time is what the targets are about; CPU time is printed next to it because it hardly
 moves when something else on the machine competes for the cores, which wall time does. Peak
-memory is read before the breakdown, which holds every body at once.
+memory is read before the breakdown, which holds every body at once. The target is judged on
+the peak of the summed PSS of every process of the poll (this one, the fork server and its
+workers; not the farm): the memory they take together, each shared page counted once. The
+sum of each one's peak RSS is printed too, as an upper bound.
 
 The farm (see `_farm.py`) serves every feed from 127.0.0.1, i.e. one host: the per-host limit
 is raised to the overall concurrency, or it alone would set the pace.
@@ -29,6 +32,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import itertools
 import os
 import platform
 import pstats
@@ -42,7 +46,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 from unittest import mock
 
 import monitor.ingest.poll as ingest_poll
@@ -61,7 +65,7 @@ from monitor.store.saving import FeedSave, Prepared, prepare
 TARGET_COLD = 5.0  # seconds, no rule set
 TARGET_COLD_RULES = 7.0  # seconds, with --rules
 TARGET_WARM = 0.6  # seconds
-TARGET_PEAK = 250.0  # MiB, this process plus its workers
+TARGET_PEAK = 250.0  # MiB, every process of the poll (PSS: shared pages split between them)
 TARGET_LINK_RATIO = 1.15  # cold poll with stories linked, over the same poll without
 # Figures from the issue, measured on the same farm and machine.
 OTHERS = "rss2email 3.14: 49 s cold, 2.6 s warm; reader 3.26: 28 s cold"
@@ -147,6 +151,17 @@ def _peak_kib(pid: int) -> int:
     return int(line.split()[1])
 
 
+def _pss_kib(pid: int) -> int:
+    """A process's proportional set size: its own pages, and its share of those it shares
+    (the fork server's modules, read-only in every worker forked from it)."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in rollup.splitlines() if x.startswith("Pss:")), "Pss: 0 kB")
+    return int(line.split()[1])
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of `pid` (started by any of its threads), from /proc."""
     found: list[int] = []
@@ -168,6 +183,10 @@ class WorkerWatch:
     """
 
     peak_kib = 0  # the largest worker seen by any watch in this process
+    # The largest sum of PSS over this process and every process it started (the fork server,
+    # its workers, the resource tracker) but those `excluded` (the farm), read every 0.1 s.
+    peak_pss_kib = 0
+    excluded: ClassVar[set[int]] = set()
 
     def __init__(self) -> None:
         self.cpu: dict[int, float] = {}
@@ -192,9 +211,20 @@ class WorkerWatch:
                 self.cpu[pid] = stat[1]
                 WorkerWatch.peak_kib = max(WorkerWatch.peak_kib, _peak_kib(pid))
 
+    def _sample_pss(self) -> None:
+        tree, at = [os.getpid()], 0
+        while at < len(tree):
+            tree += [c for c in _children(tree[at]) if c not in WorkerWatch.excluded]
+            at += 1
+        WorkerWatch.peak_pss_kib = max(WorkerWatch.peak_pss_kib, sum(map(_pss_kib, tree)))
+
     def _run(self) -> None:
-        while not self._stop.wait(0.02):
+        for tick in itertools.count():
+            if self._stop.wait(0.02):
+                return
             self._sample()
+            if tick % 5 == 0:
+                self._sample_pss()
 
     def __enter__(self) -> WorkerWatch:
         self._thread.start()
@@ -215,10 +245,11 @@ def timed(fn: Callable[[], T]) -> tuple[Timing, T]:
     return Timing(wall, _own_cpu() - cpu0, sum(watch.cpu.values())), value
 
 
-def peak_mib() -> tuple[float, float]:
-    """Peak RSS of this process, and of the largest parse worker seen."""
+def peak_mib() -> tuple[float, float, float]:
+    """Peak RSS of this process, and of the largest parse worker seen; the peak PSS of all
+    the poll's processes together."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return own, WorkerWatch.peak_kib / 1024
+    return own, WorkerWatch.peak_kib / 1024, WorkerWatch.peak_pss_kib / 1024
 
 
 # --- the measured polls ----------------------------------------------------------------------
@@ -471,12 +502,15 @@ def farm_alone(farm: Farm, o: Options) -> list[str]:
 
 
 def report_polls(
-    o: Options, runs: Sequence[Run], own: float, child: float, workers: int
+    o: Options, runs: Sequence[Run], peaks: tuple[float, float, float], workers: int
 ) -> list[str]:
     cold = median_timing([r.cold for r in runs])
     warm = median_timing([r.warm for r in runs])
-    total = own + workers * child  # an upper bound: the peaks need not coincide
-    verdict = "PASS" if total <= TARGET_PEAK else "MISS"
+    own, child, pss = peaks
+    # An upper bound: the peaks need not coincide, and each process counts the pages it
+    # shares with the fork server (modules, libraries) in full.
+    total = own + workers * child
+    verdict = "PASS" if pss <= TARGET_PEAK else "MISS"
     return [
         "",
         row(
@@ -491,9 +525,10 @@ def report_polls(
         row("warm feeds/s", f"{o.feeds / warm.wall:,.0f}"),
         row("peak RSS: this process", f"{own:.0f} MiB"),
         row("peak RSS: largest worker", f"{child:.0f} MiB"),
+        row(f"peak RSS: process + {workers} x worker", f"{total:.0f} MiB", note="upper bound"),
         row(
-            f"peak RSS: process + {workers} x worker",
-            f"{total:.0f} MiB",
+            "peak PSS: every process of the poll",
+            f"{pss:.0f} MiB",
             "",
             "",
             note=target_note(TARGET_PEAK, "MiB", verdict),
@@ -594,6 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(concurrency=o.concurrency, per_host=o.concurrency)
     workers = o.workers if o.workers is not None else Parser.default_workers(o.feeds)
     with Farm(o.feeds, o.items) as farm:
+        WorkerWatch.excluded.add(farm.pid)
         header = report_header(o, farm, settings, workers)
         feeds = farm_feeds(farm)
         farm_lines = farm_alone(farm, o)
@@ -602,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             one_run(feeds, settings, o.workers, ruleset, bool(i % 2) if o.no_link else None)
             for i in range(o.runs)
         ]
-        own, child = peak_mib()  # before the breakdown, which holds every body at once
+        peaks = peak_mib()  # before the breakdown, which holds every body at once
         others = compare(farm_urls(farm), o.items, o.runs) if o.compare else []
         breakdown = stages(feeds, settings)
         profile = profile_cold(feeds, settings, o.profile) if o.profile else ""
@@ -610,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = [
         *header,
         *farm_lines,
-        *report_polls(o, runs, own, child, workers),
+        *report_polls(o, runs, peaks, workers),
         *report_stages(breakdown, cold, workers, o.feeds * o.items),
     ]
     if o.compare:
