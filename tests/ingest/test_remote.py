@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.ingest.poll import Parser, poll_cycle
+from monitor.match.ruleset import RuleSet
 from monitor.models import Feed, FetchStatus, Settings
 from monitor.store import Store
 from tests.ingest.test_feed_login import LOGIN_ENV, needs_login
@@ -136,3 +137,38 @@ async def test_a_login_set_after_the_workers_started_reaches_them(
     after = await poll_cycle(feeds, store, SETTINGS, parser=parser, ignore_backoff=True)
     assert {o.status for o in after.outcomes} == {FetchStatus.OK}
     assert store.count_items() == 20
+
+
+class _Uncompilable(RuleSet):
+    """A rule set that fails where a worker unpickles (compiles) it, naming that moment."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (_refuse, ("the worker compiled the rule set",))
+
+
+def _refuse(why: str) -> RuleSet:
+    raise RuntimeError(why)
+
+
+async def test_a_worker_compiles_the_rules_at_its_first_body_only(
+    server: FeedServer, store: Store, shipped_rules: RuleSet
+) -> None:
+    """A poll in which every feed is unchanged never compiles the rules in the workers (the
+    CLI's `monitor poll` starts them afresh each time); the first body to ingest does."""
+    feeds = feeds_at(server, 8, lambda n: with_etag(rss((f"g{n}", f"Story {n}")), f'"{n}"'))
+    cold = await poll_cycle(feeds, store, SETTINGS, parser=Parser(0))
+    assert [o.status for o in cold.outcomes] == [FetchStatus.OK] * 8
+    rules = _Uncompilable(*(getattr(shipped_rules, f) for f in ("rules", "gazetteer", "matcher")))
+    parser = Parser(2)
+    try:
+        warm = await poll_cycle(feeds, store, SETTINGS, parser=parser, ruleset=rules, force=True)
+        assert [(o.status, o.error) for o in warm.outcomes] == [
+            (FetchStatus.NOT_MODIFIED, None)
+        ] * 8
+        changed = Feed(id="g-new", url=server.add("/new.xml", with_etag(rss(("n", "New")))))
+        body = await poll_cycle([changed], store, SETTINGS, parser=parser, ruleset=rules)
+    finally:
+        parser.close()
+    (outcome,) = body.outcomes
+    assert outcome.status is FetchStatus.ERROR
+    assert "the worker compiled the rule set" in (outcome.error or "")
