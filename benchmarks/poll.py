@@ -142,24 +142,24 @@ def _proc_stat(pid: str) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
 
 
-def _peak_kib(pid: int) -> int:
+def _kib(pid: int, name: str, key: str) -> int:
+    """A figure in kB of a process's /proc/PID/`name` (`key:` line); 0 if it is gone."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        text = Path(f"/proc/{pid}/{name}").read_text()
     except OSError:
         return 0
-    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    line = next((x for x in text.splitlines() if x.startswith(f"{key}:")), f"{key}: 0 kB")
     return int(line.split()[1])
+
+
+def _peak_kib(pid: int) -> int:
+    return _kib(pid, "status", "VmHWM")
 
 
 def _pss_kib(pid: int) -> int:
     """A process's proportional set size: its own pages, and its share of those it shares
     (the fork server's modules, read-only in every worker forked from it)."""
-    try:
-        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return 0
-    line = next((x for x in rollup.splitlines() if x.startswith("Pss:")), "Pss: 0 kB")
-    return int(line.split()[1])
+    return _kib(pid, "smaps_rollup", "Pss")
 
 
 def _children(pid: int) -> list[int]:
