@@ -185,20 +185,21 @@ class _Ready:
     """The prepared rows and the reads of a save's items, by item (identity: see FeedSave)."""
 
     def __init__(self, save: FeedSave) -> None:
-        pairs = zip(save.items, save.prepared or (), strict=save.prepared is not None)
-        self._by_item = {id(item): (item, prepared) for item, prepared in pairs}
-        reads = zip(save.items, save.reads or (), strict=save.reads is not None)
-        self._reads = {id(item): (item, read) for item, read in reads if read is not None}
+        items = save.items
+        prepared = save.prepared if save.prepared is not None else [None] * len(items)
+        reads = save.reads if save.reads is not None else [None] * len(items)
+        rows = zip(items, prepared, reads, strict=True)
+        self._by_item = {id(item): (item, ready, read) for item, ready, read in rows}
+
+    def _found(self, item: Item) -> tuple[Prepared | None, str | None]:
+        found = self._by_item.get(id(item))
+        return (None, None) if found is None or found[0] is not item else found[1:]
 
     def __call__(self, item: Item) -> Prepared:
-        found = self._by_item.get(id(item))
-        if found is None or found[0] is not item or found[1] is None:
-            return prepare(item)
-        return found[1]
+        return self._found(item)[0] or prepare(item)
 
     def read(self, item: Item) -> str | None:
-        found = self._reads.get(id(item))
-        return found[1] if found is not None and found[0] is item else None
+        return self._found(item)[1]
 
 
 def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:
