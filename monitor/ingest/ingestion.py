@@ -64,12 +64,19 @@ def ingest(
 
 def _enriched(item: Item, feed: Feed, ruleset: RuleSet | None, link: bool) -> Ready:
     if ruleset is None:
-        return _ready(item, (), (fold(item.title), fold(item.summary)), link)
+        return _ready(item, (), (fold(item.title), fold(item.summary)), None, link)
     return _ready(*ruleset.enrich_folded(item, feed), link)
 
 
-def _ready(item: Item, matches: Sequence[Match], folded: tuple[str, str], link: bool) -> Ready:
+def _ready(
+    item: Item,
+    matches: Sequence[Match],
+    folded: tuple[str, str],
+    words: bytes | None,
+    link: bool,
+) -> Ready:
     """An item's rows and story read, both from its title and summary folded once (by the
-    matcher's scan, or here): folded apart, the same as folding them joined by a line break."""
-    read = packed_read(read_text("\n".join(folded))) if link else None
+    matcher's scan, or here): folded apart, the same as folding them joined by a line break.
+    `words`: their words as the scan found them (`Scan.words`), if it ran."""
+    read = packed_read(read_text("\n".join(folded), words)) if link else None
     return item, tuple(match_row(m) for m in matches), prepare(item, folded), read

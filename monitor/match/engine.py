@@ -144,7 +144,8 @@ class Matcher:
         )
         words = b" %s %s " % (title_words, summary_words)
         found = set(map(_first, self._words.find_matches_as_indexes(words, overlapping=True)))
-        scan = Scan(((title, title_folded), (summary, summary_folded)), found, self._aliases)
+        fields = ((title, title_folded), (summary, summary_folded))
+        scan = Scan(fields, found, self._aliases, words)
         if self._cjk is not None:
             for index, cjk in enumerate((title_cjk, summary_cjk)):
                 if cjk or self._cjk_always:

@@ -47,18 +47,18 @@ class RuleSet:
     def enrich(self, item: Item, feed: Feed | None) -> tuple[Item, list[Match]]:
         """Tag the item's regions and entities, then match every rule against it, from one
         scan."""
-        tagged, matches, _ = self.enrich_folded(item, feed)
+        tagged, matches, _, _ = self.enrich_folded(item, feed)
         return tagged, matches
 
     def enrich_folded(
         self, item: Item, feed: Feed | None
-    ) -> tuple[Item, list[Match], tuple[str, str]]:
-        """`enrich`, and the item's title and summary as the scan folded them (what story
-        evidence reads too: folding is not done twice)."""
+    ) -> tuple[Item, list[Match], tuple[str, str], bytes]:
+        """`enrich`, and the item's title and summary as the scan folded them, and their
+        words (`Scan.words`): what story evidence reads too, not folded nor split twice."""
         scan = self.matcher.scan(item.title, item.summary)
         regions, entities = self._tags(scan, item.title, item.summary)
         tagged = dataclasses.replace(item, regions=regions, entities=entities)
-        return tagged, self.matcher.match(tagged, feed, scan), scan.texts
+        return tagged, self.matcher.match(tagged, feed, scan), scan.texts, scan.words
 
     def tag(self, title: str, summary: str) -> tuple[str, ...]:
         return self._tags(self.matcher.scan(title, summary), title, summary)[0]

@@ -40,9 +40,13 @@ class Scan:
     """What one scan of an item found, before any rule is evaluated."""
 
     def __init__(self, fields: tuple[tuple[str, str | None], ...], found: set[int],
-                 aliases: dict[int, list[str]]) -> None:  # fmt: skip
+                 aliases: dict[int, list[str]], words: bytes) -> None:  # fmt: skip
         self._fields = fields  # (raw, folded or None if plain) for title and summary
         self.found = found  # pids present in either field
+        # The Latin/Cyrillic/Greek words of both folded fields, in UTF-8, space-separated
+        # (`textnorm.word_bytes`): what the word automaton ran over, and what story shingles
+        # are made of, not looked for again.
+        self.words = words
         self.cjk_spans: dict[int, list[Span]] = {}  # matchable -> spans, second automaton
         self.cjk_aliases: list[tuple[str, int, int, int]] = []
         self._aliases = aliases  # pid of an alias's longest word -> the aliases

@@ -82,12 +82,15 @@ def shingles(text: str) -> frozenset[str]:
     return folded_shingles(fold(text))
 
 
-def folded_shingles(folded: str, *, telling: bool = False) -> frozenset[str]:
+def folded_shingles(
+    folded: str, *, telling: bool = False, words: bytes | None = None
+) -> frozenset[str]:
     """`shingles` of text already folded. With `telling`, only those worth comparing as text:
     no bare figure (figures are compared as numbers) and no pair with a hiragana character
-    (grammar: の地, で震)."""
+    (grammar: の地, で震). `words`: the words of `folded` (`_WORD`'s runs) in UTF-8, separated
+    by spaces, when the matcher's scan made them already (`Scan.words`)."""
     # Each distinct word once: a text repeats its words, and trimming is per word.
-    distinct = set(_WORD.findall(folded))
+    distinct = set(_WORD.findall(folded) if words is None else words.decode().split())
     if telling:  # at ingest, for every item: each step of a word's test in one cached call
         out = set(map(_telling_word, distinct))
         out.discard("")

@@ -93,13 +93,14 @@ class Evidence:
 TextRead = tuple[tuple[str, ...], str, str | None]
 
 
-def read_text(folded: str) -> TextRead:
-    """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`).
+def read_text(folded: str, words: bytes | None = None) -> TextRead:
+    """The `TextRead` of a report's `title + "\n" + summary`, folded (`textnorm.fold`);
+    `words`, its words if the matcher's scan found them already (`Scan.words`).
 
     Sorted: the evidence made of it is then laid out the same whichever process read it
     (each has its own string hashes), and so are the floats the linker sums over it."""
-    found, words, sequel = _read(folded)
-    return tuple(sorted(found)), " ".join(sorted(words)), sequel
+    found, shingles, sequel = _read(folded, words)
+    return tuple(sorted(found)), " ".join(sorted(shingles)), sequel
 
 
 def packed_read(read: TextRead) -> str:
@@ -127,12 +128,12 @@ def unpacked_read(packed: str | None) -> TextRead | None:
     return tuple(features), joined, sequel
 
 
-def _read(folded: str) -> tuple[list[str], frozenset[str], str | None]:
+def _read(folded: str, words: bytes | None) -> tuple[list[str], frozenset[str], str | None]:
     seen = read_folded(folded)
     found = [f"number:{n}" if specific else f"count:{n}" for n, specific in seen.figures]
     found += [f"code:{c}" for c in seen.codes]
     found += [f"op:{o}" for o in seen.operations]
-    return found, folded_shingles(folded, telling=True), seen.sequel
+    return found, folded_shingles(folded, telling=True, words=words), seen.sequel
 
 
 def evidence_of(report: ReportLike) -> Evidence:

@@ -104,9 +104,9 @@ async def test_reads_from_the_workers_make_the_same_stories(
     read_here: list[int] = []
     reading = profile._read  # what linking reads of a text it was not handed
 
-    def counted(folded: str) -> tuple[list[str], frozenset[str], str | None]:
+    def counted(folded: str, words: bytes | None) -> tuple[list[str], frozenset[str], str | None]:
         read_here.append(1)
-        return reading(folded)
+        return reading(folded, words)
 
     monkeypatch.setattr(profile, "_read", counted)  # this process's reads only
     feeds = _feeds(server)
@@ -170,9 +170,9 @@ def test_another_process_links_with_the_reads_the_workers_made(
     read_here: list[int] = []
     reading = profile._read
 
-    def counted(folded: str) -> tuple[list[str], frozenset[str], str | None]:
+    def counted(folded: str, words: bytes | None) -> tuple[list[str], frozenset[str], str | None]:
         read_here.append(1)
-        return reading(folded)
+        return reading(folded, words)
 
     stories = {}
     for name, reads in (("reads", True), ("unread", False), ("damaged", True)):

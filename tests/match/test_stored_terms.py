@@ -59,6 +59,26 @@ def test_the_stored_terms_are_the_hits_terms_and_find_the_same_hits(ruleset: Rul
     assert checked >= 150 and {"en", "ja", "zh", "ko"} <= scripts
 
 
+def test_a_matchs_terms_are_in_its_rules_order_whatever_order_the_scan_knows_them() -> None:
+    """Only the terms whose signal the scan found are looked at; they still come in the
+    rule's order (its words, then its phrases: cheapest first, as it is evaluated). Here
+    the rule's first terms were compiled after its later ones (by another rule; a phrase's
+    word, a prefix, a CJK term), so that the scan numbers them the other way."""
+    from monitor.match.engine import Matcher
+    from monitor.match.query import parse_query
+    from monitor.match.rule import Rule
+
+    queries = ["zulu OR yankee OR 海峡", '"strait patrol" OR drill*', "alpha OR 海峡 OR "
+               'zulu OR "strait patrol" OR yankee OR drill* OR beta']  # fmt: skip
+    rules = [
+        Rule(id=f"r{i}", title="t", query=q, tree=parse_query(q)) for i, q in enumerate(queries)
+    ]
+    item = make_item("a", "Beta yankee drills", "zulu and alpha near the 海峡; strait patrol")
+    terms = {m.rule_id: m.terms for m in Matcher.compile(rules).match(item)}
+    assert terms["r2"] == ("alpha", "海峡", "zulu", "yankee", "drill*", "beta", '"strait patrol"')
+    assert terms["r0"] == ("zulu", "yankee", "海峡")
+
+
 def test_a_term_in_no_shape_a_rule_writes_is_left_out() -> None:
     item = make_item("a", "PLA drills", "near Taiwan")
     assert hits_of_terms(["drill*", "(", "a AND b", "taiwan"], item) == (
