@@ -12,6 +12,7 @@ index); the Python part (`prepare`) can run in the parse workers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from monitor.store.rows import (
     _terms_json,
     _ts,
 )
+from monitor.store.schema import HANGUL_CHARS
 
 # Tags an item's regions and matches the rules: called for new and edited items only, inside
 # the transaction that stores them (see ruleset.RuleSet.enrich).
@@ -204,13 +206,25 @@ class _Ready:
 
 def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:
     """Insert with ids chosen here, as SQLite would (the largest one + 1: the write lock is
-    ours), so that one `executemany` does all the rows and still tells the index their ids."""
+    ours), so that one `executemany` does all the rows and still tells the index their ids.
+    Those with Hangul are listed in `item_hangul` (an edit's trigger keeps the list)."""
     if not items:
         return []
     (first,) = conn.execute(_NEXT_ID).fetchone()
     stored = list(zip(range(first, first + len(items)), items, strict=True))
     conn.executemany(_INSERT_ITEM, [(id_, *ready(i)[0]) for id_, i in stored])
+    korean = [(id_,) for id_, i in stored if _has_hangul(i.title) or _has_hangul(i.summary)]
+    if korean:
+        conn.executemany("INSERT INTO item_hangul (item_id) VALUES (?)", korean)
     return stored
+
+
+_HANGUL = re.compile(f"[{HANGUL_CHARS}]")
+
+
+def _has_hangul(text: str) -> bool:
+    """What the edit trigger's test (`schema.HANGUL_GLOB`) says of `text`."""
+    return not text.isascii() and _HANGUL.search(text) is not None
 
 
 def _put_reads(conn: Conn, items: Sequence[tuple[int, Item]], ready: _Ready) -> None:

@@ -372,3 +372,9 @@ def m016_known_items() -> tuple[str, ...]:
 def m017_pending_reads() -> tuple[str, ...]:
     # What a parse worker read of a pending item's text for linking (`profile.packed_read`).
     return ("ALTER TABLE story_pending ADD COLUMN read TEXT",)
+
+
+@_migration
+def m018_hangul_by_writer() -> tuple[str, ...]:
+    # As in SQLite (`schema.m018_hangul_by_writer`): one code path lists new Korean items.
+    return ("DROP TRIGGER items_hangul_ai ON items", "DROP FUNCTION items_hangul_ai()")
