@@ -207,16 +207,33 @@ class _Ready:
 def _insert(conn: Conn, items: Sequence[Item], ready: _Ready) -> list[tuple[int, Item]]:
     """Insert with ids chosen here, as SQLite would (the largest one + 1: the write lock is
     ours), so that one `executemany` does all the rows and still tells the index their ids.
-    Those with Hangul are listed in `item_hangul` (an edit's trigger keeps the list)."""
+    Their rows in item_regions, item_entities and item_hangul are written here too, from
+    the item (an edit's triggers rewrite them from the row: the two always agree)."""
     if not items:
         return []
     (first,) = conn.execute(_NEXT_ID).fetchone()
     stored = list(zip(range(first, first + len(items)), items, strict=True))
     conn.executemany(_INSERT_ITEM, [(id_, *ready(i)[0]) for id_, i in stored])
-    korean = [(id_,) for id_, i in stored if _has_hangul(i.title) or _has_hangul(i.summary)]
-    if korean:
-        conn.executemany("INSERT INTO item_hangul (item_id) VALUES (?)", korean)
+    _put_tags(conn, stored)
     return stored
+
+
+def _put_tags(conn: Conn, stored: Sequence[tuple[int, Item]]) -> None:
+    regions = [(id_, code) for id_, i in stored for code in dict.fromkeys(i.regions)]
+    entities = [
+        (id_, t.id, t.kind, t.field, t.start, t.end) for id_, i in stored for t in i.entities
+    ]
+    korean = [(id_,) for id_, i in stored if _has_hangul(i.title) or _has_hangul(i.summary)]
+    for sql, rows in ((_PUT_REGION, regions), (_PUT_ENTITY, entities), (_PUT_HANGUL, korean)):
+        if rows:
+            conn.executemany(sql, rows)
+
+
+_PUT_REGION = "INSERT INTO item_regions (item_id, code) VALUES (?, ?)"
+# One entity named twice at one place (two aliases) is one row, as the triggers keep it.
+_PUT_ENTITY = """INSERT INTO item_entities (item_id, entity_id, kind, field, start, "end")
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+_PUT_HANGUL = "INSERT INTO item_hangul (item_id) VALUES (?)"
 
 
 _HANGUL = re.compile(f"[{HANGUL_CHARS}]")

@@ -381,8 +381,14 @@ def m017_pending_reads(db: Database) -> None:
 
 
 @_migration
-def m018_hangul_by_writer(db: Database) -> None:
-    # The writer lists a new item with Hangul itself (`saving._insert`): the trigger's GLOB
-    # walked every character of every new item's text, ~45% of SQLite's work inserting the
-    # items of a cold poll. Edits keep their trigger.
-    run_sql(db, "DROP TRIGGER items_hangul_ai")
+def m018_tags_by_writer(db: Database) -> None:
+    # The writer fills a new item's rows in item_regions, item_entities and item_hangul
+    # itself (`saving._insert`), from the values it writes in the item's row. The triggers
+    # read them back: JSON parsed again, field by field, and a GLOB over every character of
+    # the text; 70% of SQLite's work inserting the items of a cold poll. Edits keep theirs.
+    run_sql(
+        db,
+        "DROP TRIGGER items_hangul_ai",
+        "DROP TRIGGER items_regions_ai",
+        "DROP TRIGGER items_entities_ai",
+    )

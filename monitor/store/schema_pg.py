@@ -375,6 +375,10 @@ def m017_pending_reads() -> tuple[str, ...]:
 
 
 @_migration
-def m018_hangul_by_writer() -> tuple[str, ...]:
-    # As in SQLite (`schema.m018_hangul_by_writer`): one code path lists new Korean items.
-    return ("DROP TRIGGER items_hangul_ai ON items", "DROP FUNCTION items_hangul_ai()")
+def m018_tags_by_writer() -> tuple[str, ...]:
+    # As in SQLite (`schema.m018_tags_by_writer`): one code path fills a new item's rows.
+    names = ("items_hangul_ai", "items_regions_ai", "items_entities_ai")
+    return tuple(
+        sql for name in names
+        for sql in (f"DROP TRIGGER {name} ON items", f"DROP FUNCTION {name}()")
+    )  # fmt: skip
