@@ -192,8 +192,10 @@ class DeliveryJob:
         # The time after the send: a retry is spaced from when the attempt ended.
         record(outbox, digest, result, utcnow(), give_up)
         status = "delivered" if result.ok else _status(outbox, digest.id)
-        self.metrics.sent([(digest, result, status)])
+        # The queue first: whoever reads /metrics between the two and sees the send counted
+        # also sees the queue without it.
         self.metrics.queue(outbox.counts())
+        self.metrics.sent([(digest, result, status)])
 
     async def _reporting(self, send: Awaitable[SendResult], digest: FrozenDigest) -> SendResult:
         """Await a send, logging what it means every `slow_after` s that it goes on."""
