@@ -207,7 +207,7 @@ def m009_item_entities() -> tuple[str, ...]:
     )
 
 
-# `schema.STORY_AGGREGATES` in PostgreSQL's words: json_agg keeps the order asked for. Names
+# `storysql.STORY_AGGREGATES` in PostgreSQL's words: json_agg keeps the order asked for. Names
 # tie-break in code point order (COLLATE "C"), as SQLite and `storyrows.aggregate` order them,
 # whatever the database's collation (en_US would put `abc` before `Zed`).
 _MEMBERS = "FROM story_links AS l JOIN items AS i ON i.id = l.item_id WHERE l.story_id = sid"

@@ -4,7 +4,7 @@ recomputed from its members (`aggregate`) when it has none.
 
 Both run once per item at ingest, so they are written for speed (measured on a cold poll of
 3,000 items: the generic row reader and one SQL aggregate per story cost ~13% of the poll;
-these, ~3%). The aggregates follow `schema.STORY_AGGREGATES` (what the retention trigger
+these, ~3%). The aggregates follow `storysql.STORY_AGGREGATES` (what the retention trigger
 runs) exactly: outlets and languages in the order they first reported (ties by name), regions
 and entities most named first (ties by name), the headline the first report.
 """
@@ -162,7 +162,7 @@ class Tally:
             self.langs[lang] = published
 
     def row(self, story: int) -> tuple[Any, ...]:
-        """The values of `_SET` (the same as `schema.STORY_AGGREGATES` computes)."""
+        """The values of `_SET` (the same as `storysql.STORY_AGGREGATES` computes)."""
         return (
             self.reports,
             self.head[0],
