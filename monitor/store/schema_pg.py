@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from monitor.store.pg import WRITE_LOCK
+from monitor.store.schema import HANGUL_CHARS
 
 PgMigration = tuple[str, tuple[str, ...]]
 MIGRATIONS_PG: list[PgMigration] = []
@@ -303,7 +304,7 @@ def m012_surges() -> tuple[str, ...]:
 
 
 # Any Hangul (as `schema.HANGUL_GLOB`): syllables, jamo, compatibility and half-width jamo.
-_HANGUL = "'[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f\uffa0-\uffdc]'"
+_HANGUL = f"'[{HANGUL_CHARS}]'"
 _FILL_HANGUL = f"""IF NEW.title ~ {_HANGUL} OR NEW.summary ~ {_HANGUL} THEN
     INSERT INTO item_hangul (item_id) VALUES (NEW.id) ON CONFLICT DO NOTHING; END IF;"""
 
