@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import weakref
@@ -32,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.ingest.linkproc import LinkerProcess
 from monitor.models import Settings, StoredItem
 from monitor.store import Store
 from monitor.store.stories import NewLink, StoryToken
@@ -137,14 +139,21 @@ def _told(stored: StoredItem) -> tuple[datetime, str, str]:
 
 
 def link_pending(
-    store: Store, window: timedelta = WINDOW, make: MakeLinker = Linker, *, full: bool = False
+    store: Store,
+    window: timedelta = WINDOW,
+    make: MakeLinker = Linker,
+    *,
+    full: bool = False,
+    batch: int | None = None,
 ) -> int:
     """Link every pending item to a story (new or existing); return how many were linked.
-    With `full`, only whole batches: the rest waits for more (or for the end of a cycle)."""
+    With `full`, only whole batches: the rest waits for more (or for the end of a cycle).
+    `batch`: items a batch, `BATCH` by default."""
+    size = batch or BATCH
     linked = 0
     try:
-        while (not full or store.pending_count() >= BATCH) and (
-            pending := store.pending_stories(BATCH)
+        while (not full or store.pending_count() >= size) and (
+            pending := store.pending_stories(size)
         ):
             kept = _ready(store, make, window, _since(pending, window))
             linked += _link_batch(store, kept, pending)
@@ -163,30 +172,59 @@ async def linking_alongside(
     """Link full batches while the body stores items, then (if it ends well) the rest.
 
     A cold poll stores tens of thousands of items; linked only at its end, they kept one core
-    busy while the parse workers' sat idle. A failure is logged, never fatal (as
-    `link_stories`), and leaves the items queued."""
+    busy while the parse workers' sat idle. Once a full batch waits, they are linked in a
+    process of their own (`linkproc`), to the end of the cycle. A failure is logged, never
+    fatal (as `link_stories`), and leaves the items queued: a failed process's are linked
+    here at the end of the cycle."""
     done = asyncio.Event()
-    task = asyncio.create_task(_link_while_storing(done, store, settings.story_window, make))
+    job = functools.partial(link_pending, window=settings.story_window, make=make)
+    apart = LinkerProcess(store, job)
     try:
-        yield
+        task = asyncio.create_task(_link_while_storing(done, store, apart))
+        try:
+            yield
+        finally:
+            done.set()
+            await task  # the batch in hand is finished (it cannot be stopped midway)
+        if task.result():
+            await _link_apart(apart, full=False)
+        await link_stories(store, settings, make)  # nothing left, unless the process failed
     finally:
-        done.set()
-        await task  # the batch in hand is finished (a thread cannot be stopped midway)
-    await link_stories(store, settings, make)
+        await apart.close()
 
 
-async def _link_while_storing(
-    done: asyncio.Event, store: Store, window: timedelta, make: MakeLinker
-) -> None:
+async def _link_while_storing(done: asyncio.Event, store: Store, apart: LinkerProcess) -> bool:
+    """Link each full batch, in `apart` once one waits; whether `apart` is still to be used
+    (it was started and has not failed)."""
     while not done.is_set():
         try:
-            linked = await asyncio.to_thread(link_pending, store, window, make, full=True)
+            full = await asyncio.to_thread(store.pending_count) >= BATCH
         except Exception:
             log.exception("linking new items to stories failed; the end of the cycle tries again")
-            return
-        if not linked:
+            return False
+        linked = await _link_apart(apart, full=True) if full else 0
+        if linked is None:
+            return False
+        if not linked:  # (another process may have linked them meanwhile)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), CHECK_SECONDS)
+    return apart.started
+
+
+async def _link_apart(apart: LinkerProcess, *, full: bool) -> int | None:
+    """`link_pending` in the linking process: how many it linked; None if it failed (it is
+    logged)."""
+    try:
+        linked = await apart.link(full=full, batch=BATCH)
+    except Exception:
+        log.exception(
+            "linking new items to stories in a process of its own failed; "
+            "the end of the cycle links them here"
+        )
+        return None
+    if linked:
+        log.info("%d new reports linked to stories", linked)
+    return linked
 
 
 async def link_stories(store: Store, settings: Settings, make: MakeLinker = Linker) -> None:

@@ -2,7 +2,8 @@
 
 What every worker needs is loaded here, so that a worker forked from the server starts with
 it in memory instead of loading it again: the worker's code, the modules httpx only imports
-at its first request, and the TLS context (building one loads the CA store). Without this a
+at its first request, and the TLS context (building one loads the CA store); and what the
+linking process (`linkproc`) runs: the store and the linker. Without this a
 worker spent ~0.25 s of CPU starting, every cycle of `monitor poll`.
 """
 
@@ -13,7 +14,7 @@ import gc
 import importlib
 import warnings
 
-from monitor.ingest import remote
+from monitor.ingest import linking, remote
 from monitor.ingest.fetch import LAZY_MODULES, _tls_context
 
 for name in LAZY_MODULES:
@@ -24,7 +25,7 @@ _tls_context()
 # again as multiprocessing does, and runpy warns that it was imported already: it was, here.
 warnings.filterwarnings("ignore", "'.*' found in sys.modules after import", RuntimeWarning)
 
-__all__ = ["remote"]
+__all__ = ["linking", "remote"]
 
 # Everything loaded so far is kept out of the collector's sight: a collection in a worker
 # would otherwise write to every object's header and so copy the pages it shares with this

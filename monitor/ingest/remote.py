@@ -113,14 +113,20 @@ def _login_values(feed: Feed) -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in names if name is not None}
 
 
+def forkserver() -> multiprocessing.context.ForkServerContext:
+    """The context that starts the workers (and the linking process, `linkproc`): forkserver,
+    not fork, for a forked worker would inherit the service's open files (its instance lock
+    among them) and the threads' state (the health server)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_preload())
+    return ctx
+
+
 class _Remote:
     """One worker process, its two pipes, and the feeds it holds (by job id)."""
 
     def __init__(self, ruleset: bytes | None, settings: Settings, link: bool) -> None:
-        # forkserver, not fork: a forked worker would inherit the service's open files (its
-        # instance lock among them) and the threads' state (the health server).
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_preload())
+        ctx = forkserver()
         jobs_in, self._jobs = ctx.Pipe(duplex=False)
         self._results, results_out = ctx.Pipe(duplex=False)
         args = (jobs_in, results_out, ruleset, settings, os.getpid(), link)
