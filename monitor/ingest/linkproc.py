@@ -3,7 +3,7 @@
 Why: a cold poll stores tens of thousands of items, and linking them is the costliest step
 after parsing. In the polling process it shared one interpreter lock with storing, so that
 process was what the cycle waited for while the parse workers waited for it (a cold poll of
-1,000 feeds with the default rules: ~22 CPU-s there against ~14 in the two workers). In a
+1,000 feeds with the default rules: ~20 CPU-s there against ~15 in the two workers). In a
 process of its own, linking runs beside storing and the workers: the cores do the work.
 
 What stays as it was: the same `link_pending`, the same batches in the same order, so the
