@@ -9,14 +9,13 @@ report afterwards). Pure logic: the store allocates story ids and keeps the deci
 stable). How a fit is measured is in `monitor.story.scoring`; what is read from a report in
 `monitor.story.evidence` and `monitor.story.profile`. Cost: a report is scored against at most
 `CANDIDATES` stories found through the index, and costs what it holds, not what they hold,
-but for the few near the best, measured afresh (see `monitor.story.scoring.Rarity`); memory is
+but for the few near the best, measured afresh (see `monitor.story.rarity.Rarity`); memory is
 the open stories, aggregated.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +40,6 @@ from monitor.story.scoring import (
     CANDIDATES,
     JOIN,
     NEAR_BEST,
-    TEXT_WEIGHT,
     Rarity,
     Scorer,
 )
@@ -212,52 +210,31 @@ class Linker:
         found = list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
-        bounded = [(reach.most(p.id), p) for p in found]
+        bounded = [(scorer.most(ev, p), p) for p in found]
         return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
 
 
 class _Reach:
-    """The stories sharing indexed keys with a report, and the most each one's fit could be:
-    a cosine is at most the share of the report's length that the story shares
-    (Cauchy-Schwarz). Time, sequels and place conflicts only lower a fit, so a story below
-    `JOIN * NEAR_BEST` here can neither join nor be near the best of those that could: it
-    need not be scored."""
+    """The stories sharing indexed keys with a report, found through the index: the keys
+    held by at most `common` stories, by their summed rarity (the holders of commoner keys
+    are not walked). The most each one's fit could be is `Scorer.most`."""
 
     def __init__(self, index: Mapping[str, set[int]], ev: Evidence, scorer: Scorer, common: int):
-        # The keys anyone shares, features then words: their squared weights in the report and
-        # their holders. What a story shares is summed for the few candidates only, by
-        # membership, so that a key too common to walk its holders still bounds them exactly.
-        # The rarities and holders of the keys held by at most `common` stories find the
-        # candidates (the others' holders are not walked).
-        self._fnorm = scorer.vector(ev)[1]
-        self._wnorm = scorer.vector(ev, words=True)[1]
-        features, walked = _Keys([], []), _Keys([], [])
-        for f, value in scorer.vector(ev)[0].items():
+        walked = _Keys([], [])
+        for f in scorer.vector(ev)[0]:
             holders = index.get(f)
-            if holders:
-                features.put(value * value, holders)
-                if len(holders) <= common and kind(f) not in UNINDEXED_KINDS:
-                    walked.put(scorer.weight(f), holders)
+            if holders and len(holders) <= common and kind(f) not in UNINDEXED_KINDS:
+                walked.put(scorer.weight(f), holders)
         # The words are many: looked up and filtered at C speed (a word's weight is its rarity).
-        _, keys, weights, squares = scorer.report_words(ev)
+        _, keys, weights, _ = scorer.report_words(ev)
         found = list(map(index.get, keys))
         held = list(map(bool, found))
         sharing = cast(list[set[int]], list(compress(found, held)))
-        self._looked = (features, _Keys(list(compress(squares, held)), sharing))
         few = list(map(common.__ge__, map(len, sharing)))
         walked.values += compress(compress(weights, held), few)
         walked.holders += compress(sharing, few)
         # Story id -> the summed rarity of the walked keys it holds.
         self.shared = walked.sums()
-
-    def most(self, story: int) -> float:
-        features, words = self._looked
-        most = 0.0
-        if self._fnorm:
-            most += math.sqrt(features.sum_held(story)) / self._fnorm
-        if self._wnorm:
-            most += TEXT_WEIGHT * math.sqrt(words.sum_held(story)) / self._wnorm
-        return most
 
 
 class _Keys:

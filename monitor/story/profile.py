@@ -178,7 +178,7 @@ class Profile:
     outlets: Counter[str] = field(default_factory=Counter)
     places: set[str] = field(default_factory=set)
     # What its vector lengths are made of ("" features, else a language's words): see
-    # `monitor.story.scoring.Rarity`, which keeps them.
+    # `monitor.story.rarity.Rarity`, which keeps them.
     sums: dict[str, list[float]] = field(default_factory=dict)
     synced: dict[str, int] = field(default_factory=dict)  # part -> `Rarity.version` it is exact at
     # Language -> the index keys (`lang:shingle`) of `words[lang]`, in its order: measuring a

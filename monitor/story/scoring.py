@@ -24,21 +24,19 @@ a report saying it follows an earlier development ("again", "a day after": `SEQU
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
-from itertools import compress, repeat
+from itertools import compress
 from operator import add, mul
-from typing import cast
 
-from monitor.story.grouping import place_shingles
 from monitor.story.profile import KIND_WEIGHT, WEAK_KINDS, Evidence, Profile, kind
+from monitor.story.rarity import BACKGROUND, Rarity
 
 JOIN = 0.3  # the fit at which a report joins a story
 TEXT_WEIGHT = 0.5  # a same-language text cosine of 1 adds this much to the fit
 HALF_LIFE = 12.0  # hours between report and story at which the fit halves
-BACKGROUND = 20  # virtual stories in half of which countries and place names appear
 CANDIDATE_MIN = 8  # a key held by at most this many stories always makes them candidates
 # A key held by more stories than this finds no candidates (a rule or a common word would make
 # each report walk hundreds of stories); rarer keys it shares still find them.
@@ -53,152 +51,6 @@ SEQUEL_GAP = timedelta(hours=6)
 PLACE_CONFLICT = 0.5
 THIN_GAP = 3.0  # hours within which a shared capital (and countries) is enough
 WHY_MAX = 6  # evidence phrases a decision names, besides the words and the time
-# Keys of the kinds (prefixes) that, like place names, count as present in BACKGROUND / 2.
-_COMMON_KINDS = ("region:", "count:")
-_KIND_SQUARE = {name: weight**2 for name, weight in KIND_WEIGHT.items()}
-_PLACE_LOG = math.log(BACKGROUND // 2 + 1)  # `Rarity.log_df` of a place name no story holds
-
-
-class Rarity:
-    """The inverted index of the open stories (key -> story ids), how rare each key is, and
-    what each story's vector lengths are made of, kept as stories grow and go.
-
-    A key's weight is `top - l`, `top` = ln(N + BACKGROUND + 1) and l = ln(df + background + 1),
-    so a story's squared length is `top² T0 - 2 top T1 + T2` over its size², with T0 the sum
-    of m, T1 of m·l, T2 of m·l², m a key's count (times its kind's weight) squared. Reading a
-    length costs three numbers, where measuring it afresh cost the whole story at every
-    decision. N moves only `top`, so it is always current; each key's l is the one it had when
-    the story last counted it (updating every holder of a key whenever its df moves cost more
-    than all the rest of linking): a key that has since spread to other stories is weighed a
-    little high in the length, so a fit errs low, on the side of a new story.
-
-    `version` counts the changes of any key's l: a story's lengths measured (or kept exact
-    by its own growth) since the last change need no measuring afresh (`fresh`). Where the
-    words are few and repeat (a wire's copies), most reports change no l, and measuring
-    afresh was a quarter of linking.
-    """
-
-    def __init__(self) -> None:
-        self.version = 0
-        self.index: dict[str, set[int]] = {}
-        self._log: dict[str, float] = {}  # indexed key -> ln(df + background + 1)
-        self._bg: dict[str, int] = {}  # indexed key -> its background stories
-        self._places = place_shingles()
-
-    @property
-    def logs(self) -> Mapping[str, float]:
-        """ln(df + background + 1) of each indexed key (`log_df` of the others)."""
-        return self._log
-
-    def log_df(self, key: str) -> float:
-        found = self._log.get(key)
-        return math.log(self._background(key) + 1) if found is None else found
-
-    def word_logs(self, lang: str, words: list[str], keys: list[str]) -> list[float]:
-        """`log_df` of each of `words` in `lang` (`keys` their index keys, `lang:word`), at
-        C speed for those some story holds."""
-        found = list(map(self._log.get, keys))
-        if None not in found:
-            return cast(list[float], found)
-        if ":" in lang or f"{lang}:".startswith(_COMMON_KINDS):
-            pairs = zip(keys, found, strict=True)
-            return [self.log_df(k) if log is None else log for k, log in pairs]
-        # What `_background` gives a word no story holds: only a place name's has any.
-        places = self._places
-        return [
-            (_PLACE_LOG if w in places else 0.0) if log is None else log
-            for w, log in zip(words, found, strict=True)
-        ]
-
-    def _background(self, key: str) -> int:
-        known = self._bg.get(key)
-        if known is not None:
-            return known
-        if key.startswith(_COMMON_KINDS) or key[key.index(":") + 1 :] in self._places:
-            return BACKGROUND // 2
-        return 0
-
-    def grow(self, story: Profile, ev: Evidence) -> None:
-        """Count `ev` into `story`: its counts, the index, and its lengths."""
-        features, counts = list(ev.features), story.features
-        old = [counts.get(f, 0) for f in features]
-        words, lang = list(ev.words), ev.lang
-        in_lang = story.words.get(lang)
-        old_words = list(map(in_lang.get, words, repeat(0))) if in_lang else [0] * len(words)
-        # The lengths that are exact now stay so: what grows is counted with today's l.
-        exact = [part for part in ("", lang) if self.fresh(story, part)]
-        new_features, new_words = story.add(ev)
-        if new_features or new_words:
-            self.version += 1  # the l of each of them moves
-            self._hold(story.id, new_features)
-            self._hold(story.id, new_words)
-        # Every key of `ev` is indexed now; its mass grows from (k·n)² to (k·(n+1))².
-        masses = [_KIND_SQUARE[kind(f)] * (2 * n + 1) for f, n in zip(features, old, strict=True)]
-        _add(story.sums.setdefault("", [0.0, 0.0, 0.0]), _sums(features, masses, self._log))
-        keys = list(map(ev.keys.__getitem__, words))
-        masses_in_lang = [2 * n + 1 for n in old_words]
-        _add(story.sums.setdefault(lang, [0.0, 0.0, 0.0]), _sums(keys, masses_in_lang, self._log))
-        story.synced.update(dict.fromkeys(exact, self.version))
-
-    def _hold(self, story: int, keys: Iterable[str]) -> None:
-        """Index `story` under `keys` it did not have: their l moves."""
-        index, logs, backgrounds = self.index, self._log, self._bg
-        for key in keys:  # the hot loop of growing: kept inline
-            holders = index.get(key)
-            if holders is None:
-                holders = index[key] = set()
-                backgrounds[key] = self._background(key)
-            holders.add(story)
-            logs[key] = math.log(len(holders) + backgrounds[key] + 1)
-
-    def fresh(self, story: Profile, part: str) -> bool:
-        """Whether the story's kept length `part` ("" features, else a language) is as
-        measuring it afresh would give: no key's l moved since (or it has none yet)."""
-        if part not in story.sums:
-            return True
-        return story.synced.get(part) == self.version
-
-    def forget(self, story: Profile) -> None:
-        """Take `story` out of the index: its keys grow rarer."""
-        self.version += 1
-        for key in story.index_keys():
-            holders = self.index.get(key)
-            if holders is None:
-                continue
-            holders.discard(story.id)
-            if holders:
-                self._log[key] = math.log(len(holders) + self._bg[key] + 1)
-            else:
-                del self.index[key], self._log[key], self._bg[key]
-
-    def refresh(self, story: Profile, lang: str) -> None:
-        """Measure afresh, with today's rarities, the story's feature length and its length in
-        `lang` (what scoring a report in `lang` reads; see `Linker.decide`)."""
-        logs = self._log
-        if not self.fresh(story, ""):
-            counts = story.features
-            masses = [(KIND_WEIGHT[kind(f)] * n) ** 2 for f, n in counts.items()]
-            story.sums[""] = _sums(list(counts), masses, logs)
-            story.synced[""] = self.version
-        words = story.words.get(lang)
-        if words and not self.fresh(story, lang):
-            squares = [n * n for n in words.values()]
-            story.sums[lang] = _sums(story.keys[lang], squares, logs)
-            story.synced[lang] = self.version
-
-
-def _sums(keys: list[str], masses: Sequence[float], logs: Mapping[str, float]) -> list[float]:
-    """T0, T1, T2 of `Rarity` over keys and their masses: the hot loop of growing and of
-    measuring afresh, at C speed. Each is summed in order from 0.0, one term at a time."""
-    found = list(map(logs.__getitem__, keys))
-    firsts = list(map(mul, masses, found))
-    seconds = map(mul, firsts, found)
-    return [reduce(add, masses, 0.0), reduce(add, firsts, 0.0), reduce(add, seconds, 0.0)]
-
-
-def _add(sums: list[float], more: list[float]) -> None:
-    for i, value in enumerate(more):
-        sums[i] += value
 
 
 class Scorer:
@@ -215,6 +67,9 @@ class Scorer:
         self._ev: Evidence | None = None  # the report the vectors and shares below are of
         self._vectors: tuple[tuple[dict[str, float], float], ...] = ()
         self._shares: dict[int, Shared] = {}  # story id -> what the report shares with it
+        # Story id -> which of the report's words it holds in their language (in its order).
+        self._held: dict[int, list[bool]] = {}
+        self._feature_squares: list[float] = []  # the report's squared feature weights
         # Its words, their index keys, weights and squared weights, in the order of its vector.
         self._words: tuple[list[str], list[str], list[float], list[float]] = ([], [], [], [])
 
@@ -241,8 +96,9 @@ class Scorer:
         logs = self._rarity.word_logs(ev.lang, order, keys)
         weights = [d if (d := top - log) > 0.0 else 0.0 for log in logs]
         squares = [v * v for v in weights]
-        self._ev, self._shares = ev, {}
+        self._ev, self._shares, self._held = ev, {}, {}
         self._words = (order, keys, weights, squares)
+        self._feature_squares = [v * v for v in features.values()]
         words = dict(zip(order, weights, strict=True))
         self._vectors = ((features, _norm(features.values())), (words, math.sqrt(sum(squares))))
 
@@ -252,6 +108,34 @@ class Scorer:
         if ev is not self._ev:
             self._read(ev)
         return self._words
+
+    def most(self, ev: Evidence, story: Profile) -> float:
+        """The most the fit of `ev` to `story` could be: a cosine is at most the share of
+        the report's length that the story shares (Cauchy-Schwarz). Time, sequels and place
+        conflicts only lower a fit, so a story below `JOIN * NEAR_BEST` here can neither
+        join nor be near the best of those that could: it need not be scored."""
+        if ev is not self._ev:
+            self._read(ev)
+        (features, feature_norm), (_, word_norm) = self._vectors
+        most = 0.0
+        if feature_norm:
+            held = map(story.features.__contains__, features)
+            shared = reduce(add, compress(self._feature_squares, held), 0.0)
+            most += math.sqrt(shared) / feature_norm
+        if word_norm:
+            shared = reduce(add, compress(self._words[3], self._held_words(ev, story)), 0.0)
+            most += TEXT_WEIGHT * math.sqrt(shared) / word_norm
+        return most
+
+    def _held_words(self, ev: Evidence, story: Profile) -> list[bool]:
+        """Which of the report's words `story` holds in their language (read once per
+        report and story: bounding and scoring both ask)."""
+        held = self._held.get(story.id)
+        if held is None:
+            counts = story.words.get(ev.lang)
+            held = list(map(counts.__contains__, self._words[0])) if counts else []
+            self._held[story.id] = held
+        return held
 
     def shared(self, ev: Evidence, story: Profile) -> Shared:
         """What `ev` shares with `story` (read once per report and story)."""
@@ -270,7 +154,8 @@ class Scorer:
         words: list[str] = []
         word_dot = 0.0
         if in_lang:
-            words, word_dot = self._shared_words(in_lang, story.langs[ev.lang])
+            held = self._held_words(ev, story)
+            words, word_dot = self._shared_words(in_lang, held, story.langs[ev.lang])
         return Shared(
             features=features,
             feature_dot=sum([v for _, v in features]),
@@ -279,11 +164,13 @@ class Scorer:
             gap=story.gap_hours(ev.published),
         )
 
-    def _shared_words(self, counts: Mapping[str, int], members: int) -> tuple[list[str], float]:
-        """The report's words a story's `counts` in its language hold (in the report's
-        order) and their dot product over its `members` there, at C speed: words are many."""
+    def _shared_words(
+        self, counts: Mapping[str, int], held: list[bool], members: int
+    ) -> tuple[list[str], float]:
+        """The report's words a story's `counts` in its language hold (`held`, in the
+        report's order) and their dot product over its `members` there, at C speed: words
+        are many."""
         order, _, _, squares = self._words
-        held = list(map(counts.__contains__, order))
         words = list(compress(order, held))
         if not words:
             return [], 0.0

@@ -28,11 +28,13 @@ from monitor.story.scoring import (
     BACKGROUND,
     HALF_LIFE,
     JOIN,
+    NEAR_BEST,
     PLACE_CONFLICT,
     SEQUEL_GAP,
     TEXT_WEIGHT,
     THIN_GAP,
     WHY_MAX,
+    Scorer,
 )
 
 T0 = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
@@ -182,3 +184,22 @@ def test_every_decision_is_the_one_a_straightforward_reference_makes() -> None:
         linker.add(chosen, report)
         reference.stories.setdefault(chosen, _Story(chosen)).reports.append(ev)
     assert joins >= 15 and len(reference.stories) >= 12  # both kinds of decision were made
+
+
+def test_the_bound_candidates_are_pruned_by_is_never_below_their_fit() -> None:
+    # `Scorer.most` lets the linker skip stories that cannot join: a bound below a fit would
+    # hide the story a report belongs to, so every open story is checked at every report.
+    linker = Linker()
+    checked = pruned = 0
+    for report in _corpus():
+        ev = read(report)
+        scorer = Scorer(linker._rarity, len(linker._stories))
+        for story in linker._stories.values():
+            fit = scorer.score(ev, story, explain=False)[0]
+            most = scorer.most(ev, story)
+            assert fit <= most + 1e-12, (report, story.id)
+            checked += 1
+            pruned += most < JOIN * NEAR_BEST
+        decision = linker.decide(report)
+        linker.add(report.item_id if decision.story is None else decision.story, report)
+    assert checked > 100 and pruned > 10  # the bound was put to the test, and it prunes
