@@ -34,13 +34,13 @@ from monitor.story.profile import (
     evidence_of,
     kind,
 )
+from monitor.story.rarity import Rarity
 from monitor.story.scoring import (
     CANDIDATE_MAX,
     CANDIDATE_MIN,
     CANDIDATES,
     JOIN,
     NEAR_BEST,
-    Rarity,
     Scorer,
 )
 

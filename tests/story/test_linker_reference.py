@@ -24,8 +24,8 @@ from monitor.story.grouping import place_shingles
 from monitor.story.linker import Decision, Linker, Report
 from monitor.story.profile import KIND_WEIGHT, UNINDEXED_KINDS, WEAK_KINDS, Evidence, kind
 from monitor.story.profile import evidence_of as read
+from monitor.story.rarity import BACKGROUND
 from monitor.story.scoring import (
-    BACKGROUND,
     HALF_LIFE,
     JOIN,
     NEAR_BEST,
