@@ -1,8 +1,9 @@
 """Stories at ingest: link every item stored since the last time to a story.
 
 A poll cycle links while it stores (`linking_alongside`, around `poll.poll_cycle`'s feeds):
-each time `BATCH` items wait, they are linked in a thread while the fetches, parses and
-saves go on, and what is left is linked when the cycle's last save is done. The store
+each time `BATCH` items wait, they are linked in a process of its own (`linkproc`) while
+the fetches, parses and saves go on, and what is left is linked when the cycle's last save
+is done (in the polling process, if no batch was ever full). The store
 queues every item it stores (`Store.pending_stories`), with what the parse workers read of
 its text (`Store.pending_reads`); here each is turned into a `Report` with the rules it
 matched and that read, and handed to the linker, `BATCH` at a time in stored order, and
