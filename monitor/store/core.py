@@ -83,9 +83,9 @@ class Store(StoryStore):
     def __init__(self, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self._lock = threading.RLock()
         self._pg: PgDatabase | None = None
-        # What opens this database again from another process (a URL keeps its password:
-        # never shown; `path` is the name for messages).
-        self.target = str(path)
+        # What opens this database again from another process, whatever its working
+        # directory (a URL keeps its password: never shown; `path` is the name for messages).
+        self.target = str(path) if is_url(path) else str(Path(path).resolve())
         if is_url(path):
             # `path` stays the name users gave (without its password), for messages.
             self.path: Path | str = redacted(str(path))

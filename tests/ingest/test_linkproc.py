@@ -197,3 +197,12 @@ def test_the_linking_process_dies_with_its_owner_even_by_sigkill(tmp_path: Path)
             for pid in [owner.pid, *tree]:
                 if running(pid):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_the_process_opens_a_file_named_by_a_relative_path_wherever_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Store(Path("state") / "m.db") as store:
+        assert store.path == Path("state") / "m.db"  # as the user named it, for messages
+        assert store.target == str((tmp_path / "state" / "m.db").resolve())
