@@ -143,6 +143,15 @@ def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path
     assert after["monitor_last_successful_poll_timestamp_seconds"] > time.time() - 600
 
 
+def saved(path: Path, text: str) -> None:
+    """Write `path` as editors that save atomically do: the first cycle, due at start, may
+    re-read `rules/` at any moment, and a file written in place can be read half written
+    (truncated: no rules at all, which is valid), as a loaded CI machine once did."""
+    draft = path.with_name(path.name + ".part")
+    draft.write_text(text, encoding="utf-8")
+    os.replace(draft, path)
+
+
 def test_sighup_reloads_at_once_and_a_broken_rule_keeps_the_old_set(
     setup: tuple[FeedServer, Path, Path],
 ) -> None:
@@ -153,9 +162,7 @@ def test_sighup_reloads_at_once_and_a_broken_rule_keeps_the_old_set(
     service = Service(rules, db, tick=3600)
     try:
         service.wait_for("monitor running")
-        asia.write_text(
-            RULE + "  - id: broken\n    title: Broken\n    query: '(taiwan OR'\n", "utf-8"
-        )
+        saved(asia, RULE + "  - id: broken\n    title: Broken\n    query: '(taiwan OR'\n")
         service.proc.send_signal(signal.SIGHUP)
         error = service.wait_for("keeping the last good rules")
         assert "asia.yaml:" in error
@@ -165,9 +172,7 @@ def test_sighup_reloads_at_once_and_a_broken_rule_keeps_the_old_set(
         assert metrics['monitor_reload_errors_total{config="rules"}'] in (1, 2)
         assert metrics["monitor_rules"] == 1  # the old set is still in force
 
-        asia.write_text(
-            RULE + "  - id: missile\n    title: Missile\n    query: ミサイル\n", "utf-8"
-        )
+        saved(asia, RULE + "  - id: missile\n    title: Missile\n    query: ミサイル\n")
         service.proc.send_signal(signal.SIGHUP)
         service.wait_for("reloaded rules")
         assert service.metrics()["monitor_rules"] == 2
