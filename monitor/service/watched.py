@@ -10,6 +10,7 @@ Only the first load may fail the service: it then refuses to start, with the sam
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -34,6 +35,21 @@ def file_stamp(*paths: Path) -> Stamp:
                 continue
             stamp.append((str(file), st.st_mtime_ns, st.st_size))
     return tuple(stamp)
+
+
+# A file changed this recently may still be being written: an editor that saves in place
+# truncates it first, and a read in between finds no rules at all (which is valid). A reload
+# at a tick waits until the edited files have been left alone this long; SIGHUP (`force`)
+# reloads at once.
+SETTLE_NS = 1_000_000_000
+
+
+def settling(before: Stamp, after: Stamp, now_ns: int) -> bool:
+    """Whether a file added or edited between two stamps changed less than `SETTLE_NS`
+    before `now_ns`. A time in the future (a skewed clock) counts as settled: it must not
+    hold reloads off for ever."""
+    edited = set(after) - set(before)
+    return any(0 <= now_ns - mtime < SETTLE_NS for _, mtime, _ in edited)
 
 
 def changed_files(before: Stamp, after: Stamp) -> list[str]:
@@ -69,10 +85,11 @@ class Watched(Generic[T]):
             raise load_failure(error, [entry[0] for entry in self._stamp]) from error
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Reload if the files changed (or `force`); True when a new value took effect."""
+        """Reload if the files changed and have settled (see `SETTLE_NS`), or at once with
+        `force`; True when a new value took effect."""
         stamp = file_stamp(*self.paths)
-        if stamp == self._stamp and not force:
-            return False
+        if not force and (stamp == self._stamp or settling(self._stamp, stamp, time.time_ns())):
+            return False  # unchanged, or still being saved: a later tick takes it
         changed = changed_files(self._stamp, stamp)
         self._stamp = stamp
         try:

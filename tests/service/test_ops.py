@@ -144,9 +144,11 @@ def test_metrics_parse_and_move_after_a_poll(setup: tuple[FeedServer, Path, Path
 
 
 def saved(path: Path, text: str) -> None:
-    """Write `path` as editors that save atomically do: the first cycle, due at start, may
-    re-read `rules/` at any moment, and a file written in place can be read half written
-    (truncated: no rules at all, which is valid), as a loaded CI machine once did."""
+    """Write `path` as editors that save atomically do. The first cycle, due at start, may
+    re-read `rules/` at any moment: a file written in place was once read there half written
+    (truncated: no rules at all, which is valid) on a loaded machine. The service now leaves
+    a file edited within the last second for a later tick (`watched.SETTLE_NS`); this keeps
+    the test about SIGHUP whatever the machine's pace."""
     draft = path.with_name(path.name + ".part")
     draft.write_text(text, encoding="utf-8")
     os.replace(draft, path)

@@ -145,6 +145,38 @@ def test_sigterm_ends_a_process_whose_event_loop_is_blocked(tmp_path: Path) -> N
     assert "still not done after 1.5 s (something hangs); exiting now" in stderr
 
 
+def saved(path: Path, text: str, ago: float = 2.0) -> None:
+    """Write `path` as saved `ago` seconds ago: an edit is taken once it has settled."""
+    path.write_text(text, encoding="utf-8")
+    when = time.time() - ago
+    os.utime(path, (when, when))
+
+
+def test_an_edit_is_taken_once_it_has_settled_and_at_once_on_sighup(tmp_path: Path) -> None:
+    path = tmp_path / "asia.yaml"
+    path.write_text("one\n", encoding="utf-8")
+    watched = Watched("rules", (tmp_path,), lambda: path.read_text(encoding="utf-8"))
+    # Just written (as an editor that saves in place may still be doing): left for a tick.
+    path.write_text("", encoding="utf-8")
+    assert watched.refresh() is False and watched.value == "one\n"
+    saved(path, "two\n")  # the editor is done, and the file left alone since
+    assert watched.refresh() is True and watched.value == "two\n"
+    path.write_text("three\n", encoding="utf-8")
+    assert watched.refresh(force=True) is True and watched.value == "three\n"  # SIGHUP
+    assert watched.refresh() is False  # taken already
+
+
+def test_a_file_dated_in_the_future_or_removed_is_taken_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "asia.yaml"
+    path.write_text("one\n", encoding="utf-8")
+    watched = Watched("rules", (tmp_path,), lambda: sorted(p.name for p in tmp_path.glob("*")))
+    other = tmp_path / "more.yaml"
+    saved(other, "two\n", ago=-3600)  # a clock an hour ahead wrote it
+    assert watched.refresh() is True and watched.value == ["asia.yaml", "more.yaml"]
+    path.unlink()  # a removal is never half done
+    assert watched.refresh() is True and watched.value == ["more.yaml"]
+
+
 def test_a_reload_that_raises_anything_is_one_line_and_counted(
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
@@ -160,7 +192,7 @@ def test_a_reload_that_raises_anything_is_one_line_and_counted(
         return value
 
     watched = Watched("rules", (rules,), load, lambda what, ok: outcomes.append((what, ok)))
-    rules.write_text("rules: [[[[[[]]]]]]\n", encoding="utf-8")
+    saved(rules, "rules: [[[[[[]]]]]]\n")
     with caplog.at_level(logging.INFO, logger="monitor.service"):
         assert watched.refresh() is False
     assert watched.value == ["good"]  # the last good set stays in force
@@ -169,7 +201,7 @@ def test_a_reload_that_raises_anything_is_one_line_and_counted(
     assert "\n" not in line and record.exc_info is None
     assert f"{rules}: cannot be loaded (RecursionError: maximum recursion depth exceeded)" in line
     assert line.endswith("keeping the last good rules")
-    rules.write_text("rules: []  # fixed\n", encoding="utf-8")
+    saved(rules, "rules: []  # fixed\n")
     assert watched.refresh() is True and watched.value == ["better"]
     assert outcomes == [("rules", False), ("rules", True)]
 
