@@ -6,7 +6,9 @@ entities with the item (including a database made before entities existed).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,5 +252,7 @@ def test_the_service_reloads_the_rules_when_entities_yaml_changes(tmp_path: Path
     watched = Watched("rules", rule_paths(tmp_path), lambda: load_ruleset(tmp_path))
     assert ids(watched.value, "Fire at Acme Yard") == []
     write_entities(tmp_path, "entities:\n  acme-yard: {kind: org, names: {en: [Acme Yard]}}\n")
+    saved = time.time() - 2  # left alone since: a tick takes an edit once it has settled
+    os.utime(tmp_path / "entities.yaml", (saved, saved))
     assert watched.refresh()
     assert ids(watched.value, "Fire at Acme Yard") == ["acme-yard"]
