@@ -205,36 +205,64 @@ class Linker:
         common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
         reach = _Reach(self._rarity.index, ev, scorer, common)
         limit = self.window.total_seconds() / 3600
-        ranked = sorted([(-weight, s) for s, weight in reach.shared.items()])  # most, then oldest
+        if len(reach.stories) <= CANDIDATES:
+            # All of them are candidates, whatever they share: what they share ranks them
+            # only for naming the closest when none could join (most reports join one).
+            near = (self._stories[s] for s in reach.stories)
+            found = [p for p in near if p.gap_hours(ev.published) <= limit]
+            bounded = [(scorer.most(ev, p), p) for p in found]
+            possible = [(most, p) for most, p in bounded if _possible(most)]
+            return possible or self._ranked(reach, ev, scorer, limit)[:1]
+        return self._ranked(reach, ev, scorer, limit, keep=True)
+
+    def _ranked(
+        self, reach: _Reach, ev: Evidence, scorer: Scorer, limit: float, keep: bool = False
+    ) -> list[tuple[float, Profile]]:
+        """The `CANDIDATES` stories within the window sharing the most, most first, each
+        with its bound; with `keep`, only those whose fit could reach `JOIN * NEAR_BEST`,
+        or else the first."""
+        ranked = sorted([(-weight, s) for s, weight in reach.shared().items()])  # then oldest
         near = (self._stories[s] for _, s in ranked)
         found = list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
         bounded = [(scorer.most(ev, p), p) for p in found]
+        if not keep:
+            return bounded[:1]
         return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
 
 
 class _Reach:
     """The stories sharing indexed keys with a report, found through the index: the keys
-    held by at most `common` stories, by their summed rarity (the holders of commoner keys
-    are not walked). The most each one's fit could be is `Scorer.most`."""
+    held by at most `common` stories (the holders of commoner keys are not walked), and,
+    when asked (`shared`), the summed rarity of those each one holds. The most each one's fit
+    could be is `Scorer.most`."""
 
     def __init__(self, index: Mapping[str, set[int]], ev: Evidence, scorer: Scorer, common: int):
-        walked = _Keys([], [])
+        self._ev, self._scorer = ev, scorer
+        self._features: list[str] = []
+        holders: list[set[int]] = []
         for f in scorer.vector(ev)[0]:
-            holders = index.get(f)
-            if holders and len(holders) <= common and kind(f) not in UNINDEXED_KINDS:
-                walked.put(scorer.weight(f), holders)
-        # The words are many: looked up and filtered at C speed (a word's weight is its rarity).
-        _, keys, weights, _ = scorer.report_words(ev)
-        found = list(map(index.get, keys))
-        held = list(map(bool, found))
-        sharing = cast(list[set[int]], list(compress(found, held)))
-        few = list(map(common.__ge__, map(len, sharing)))
-        walked.values += compress(compress(weights, held), few)
-        walked.holders += compress(sharing, few)
-        # Story id -> the summed rarity of the walked keys it holds.
-        self.shared = walked.sums()
+            found = index.get(f)
+            if found and len(found) <= common and kind(f) not in UNINDEXED_KINDS:
+                self._features.append(f)
+                holders.append(found)
+        # The words are many: looked up and filtered at C speed.
+        words = list(map(index.get, scorer.report_words(ev)[1]))
+        self._held = list(map(bool, words))
+        sharing = cast(list[set[int]], list(compress(words, self._held)))
+        self._few = list(map(common.__ge__, map(len, sharing)))
+        holders += compress(sharing, self._few)
+        self._holders = holders
+        self.stories: set[int] = set().union(*holders)
+
+    def shared(self) -> dict[int, float]:
+        """Story id -> the summed rarity of the walked keys it holds (a word's weight is its
+        rarity), features first, in the report's order."""
+        values = list(map(self._scorer.weight, self._features))
+        weights = self._scorer.report_words(self._ev)[2]
+        values += compress(compress(weights, self._held), self._few)
+        return _Keys(values, self._holders).sums()
 
 
 class _Keys:
@@ -243,10 +271,6 @@ class _Keys:
     def __init__(self, values: list[float], holders: list[set[int]]) -> None:
         self.values = values
         self.holders = holders
-
-    def put(self, value: float, holders: set[int]) -> None:
-        self.values.append(value)
-        self.holders.append(holders)
 
     def sum_held(self, story: int) -> float:
         """The sum of the values of the keys `story` holds, in order from 0.0 (at C speed)."""

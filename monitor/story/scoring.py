@@ -65,7 +65,8 @@ class Scorer:
         self._logs = rarity.logs
         self._top = math.log(stories + BACKGROUND + 1)
         self._ev: Evidence | None = None  # the report the vectors and shares below are of
-        self._vectors: tuple[tuple[dict[str, float], float], ...] = ()
+        self._feature_vector: tuple[dict[str, float], float] = ({}, 0.0)  # weights, length
+        self._word_norm = 0.0
         self._shares: dict[int, Shared] = {}  # story id -> what the report shares with it
         # Story id -> which of the report's words it holds in their language (in its order).
         self._held: dict[int, list[bool]] = {}
@@ -80,11 +81,11 @@ class Scorer:
             log = self._rarity.log_df(key)
         return max(0.0, self._top - log)
 
-    def vector(self, ev: Evidence, words: bool = False) -> tuple[dict[str, float], float]:
-        """The report's weighted features (or words) and their length, once per report."""
+    def vector(self, ev: Evidence) -> tuple[dict[str, float], float]:
+        """The report's weighted features and their length, once per report."""
         if ev is not self._ev:
             self._read(ev)
-        return self._vectors[words]
+        return self._feature_vector
 
     def _read(self, ev: Evidence) -> None:
         weight = self.weight
@@ -99,8 +100,8 @@ class Scorer:
         self._ev, self._shares, self._held = ev, {}, {}
         self._words = (order, keys, weights, squares)
         self._feature_squares = [v * v for v in features.values()]
-        words = dict(zip(order, weights, strict=True))
-        self._vectors = ((features, _norm(features.values())), (words, math.sqrt(sum(squares))))
+        self._feature_vector = (features, _norm(features.values()))
+        self._word_norm = math.sqrt(sum(squares))
 
     def report_words(self, ev: Evidence) -> tuple[list[str], list[str], list[float], list[float]]:
         """The report's words, their index keys, weights and squared weights, in the order
@@ -116,7 +117,7 @@ class Scorer:
         join nor be near the best of those that could: it need not be scored."""
         if ev is not self._ev:
             self._read(ev)
-        (features, feature_norm), (_, word_norm) = self._vectors
+        (features, feature_norm), word_norm = self._feature_vector, self._word_norm
         most = 0.0
         if feature_norm:
             held = map(story.features.__contains__, features)
@@ -147,7 +148,7 @@ class Scorer:
         return found
 
     def _share(self, ev: Evidence, story: Profile) -> Shared:
-        mine = self._vectors[0][0]
+        mine = self._feature_vector[0]
         counts, size = story.features, story.size
         features = [(f, w * w * n / size) for f, w in mine.items() if (n := counts.get(f))]
         in_lang = story.words.get(ev.lang)
@@ -206,13 +207,14 @@ class Scorer:
             return total, []
         why = [_phrase(f) for f, _ in sorted(shared, key=lambda s: (-s[1], s[0]))[:WHY_MAX]]
         if words:
-            mine = self._vectors[1][0]  # the rarest three, by name on a tie
+            order, _, weights, _ = self._words  # the rarest three, by name on a tie
+            mine = dict(zip(order, weights, strict=True))
             why.append("same words: " + ", ".join(w for _, w in sorted(_rarest(mine, words))[:3]))
         why.append(_when(ev, story, gap))
         return total, why
 
     def _features(self, part: Shared, story: Profile) -> tuple[float, list[tuple[str, float]]]:
-        norm = self._vectors[0][1] * self._story_norm(story, None)
+        norm = self._feature_vector[1] * self._story_norm(story, None)
         if not norm:
             return 0.0, []
         return part.feature_dot / norm, [(f, v) for f, v in part.features if v > 0]
@@ -220,7 +222,7 @@ class Scorer:
     def _text(self, ev: Evidence, part: Shared, story: Profile) -> tuple[float, list[str]]:
         if not part.words:
             return 0.0, []
-        norm = self._vectors[1][1] * self._story_norm(story, ev.lang)
+        norm = self._word_norm * self._story_norm(story, ev.lang)
         if not norm:
             return 0.0, []
         return part.word_dot / norm, part.words  # explained (the rarest three) only for the winner
