@@ -362,3 +362,17 @@ def test_a_candidate_whose_bound_is_below_near_the_best_fit_so_far_is_not_scored
     ev = evidence_of(report(9, "Launch", **LAUNCH))
     scored = _bounded(ev, cast(Scorer, fits), candidates)
     assert fits.asked == [1, 2] and [(s, p.id) for s, p in scored] == [(0.9, 1), (0.5, 2)]
+
+
+def test_a_new_story_names_as_closest_the_story_sharing_the_most() -> None:
+    # Neither open story could be joined (each shares a few of the report's forty names), so
+    # the decision names the one sharing more: the rarity-weighted sum that ranks candidates,
+    # which is worked out only when it decides something.
+    linker = Linker()
+    background(linker)
+    names = tuple(f"person-{n}" for n in range(40))
+    linker.add(1, report(1, "Envoy meets a delegation", entities=names[:1]))
+    linker.add(2, report(2, "Delegation tours the port", entities=names[1:3]))
+    decision = linker.decide(report(3, "A long list of names", hours=1, entities=names))
+    assert decision.story is None
+    assert decision.why and decision.why[0].startswith("closest story 2 scored"), decision
