@@ -23,6 +23,10 @@ the peak of the summed PSS of every process of the poll (this one, the fork serv
 workers; not the farm): the memory they take together, each shared page counted once. The
 sum of each one's peak RSS is printed too, as an upper bound.
 
+Each cold poll's stories are counted (and the largest named): a cycle of more than one batch
+of items is linked batch by batch in the order the fetches finished, so the stories, and what
+linking them costs, differ from run to run.
+
 The farm (see `_farm.py`) serves every feed from 127.0.0.1, i.e. one host: the per-host limit
 is raised to the overall concurrency, or it alone would set the pace.
 """
@@ -269,6 +273,9 @@ class Run:
     cold: Timing
     warm: Timing
     unlinked: Timing | None = None  # a cold poll without story linking (--no-link)
+    # The reports of each story the cold poll made, most first: a cycle of more than one
+    # batch links in stored order, which is the order the fetches finished in.
+    stories: tuple[int, ...] = ()
 
 
 def farm_feeds(farm: Farm) -> list[Feed]:
@@ -354,12 +361,14 @@ def one_run(
         cold, _ = timed(
             lambda: checked_poll(feeds, db, settings, force=False, workers=workers, ruleset=ruleset)
         )
+        stories = tuple(sorted((s.reports for s in db.find_stories(limit=len(feeds) * 100)),
+                               reverse=True))  # fmt: skip
         warm, _ = timed(
             lambda: checked_poll(feeds, db, settings, force=True, workers=workers, ruleset=ruleset)
         )
     if unlinked_first is False:
         unlinked = cold_unlinked(feeds, settings, workers, ruleset)
-    return Run(cold, warm, unlinked)
+    return Run(cold, warm, unlinked, stories)
 
 
 def median_timing(timings: Sequence[Timing]) -> Timing:
@@ -546,8 +555,15 @@ def report_polls(
         "  each run, cold / warm wall: "
         + ", ".join(f"{r.cold.wall:.2f} / {r.warm.wall:.2f} s" for r in runs),
         f"  same farm and machine, in the issue: {OTHERS}",
+        "  stories each cold poll made (the largest; they differ with the order the fetches "
+        "finished in): " + "; ".join(_stories(r.stories) for r in runs),
         *linking_cost(runs),
     ]
+
+
+def _stories(sizes: Sequence[int]) -> str:
+    largest = ", ".join(f"{n:,}" for n in sizes[:3])
+    return f"{len(sizes):,} ({largest}{', ...' if len(sizes) > 3 else ''} reports)"
 
 
 def linking_cost(runs: Sequence[Run]) -> list[str]:

@@ -119,7 +119,10 @@ def _link_batch(store: Store, kept: _Kept, pending: list[StoredItem]) -> int:
     links = []
     # In published order, not stored order: the feeds of a cycle are stored as their fetches
     # finish, and an online linker given the same reports in another order may group them
-    # otherwise. This way a cycle's stories do not depend on which server answered first.
+    # otherwise. This way a cycle of up to `BATCH` items (every cycle but a first poll or a
+    # backlog) links the same stories whichever server answered first. A larger one is cut
+    # into batches in stored order so that linking need not wait for its end: its stories
+    # may depend on that order (three cold polls of the benchmark farm made 27, 28 and 32).
     reads = store.pending_reads([s.id for s in pending])
     for report in _reports(store, sorted(pending, key=_told), reads):
         decision = kept.linker.decide(report)

@@ -266,3 +266,25 @@ def test_a_cycle_that_fails_leaves_its_last_items_queued(
     with pytest.raises(RuntimeError):
         asyncio.run(cycle())
     assert store.pending_count() == 1  # not a full batch: the next cycle links it
+
+
+def test_a_cycle_links_the_same_stories_whichever_feed_answered_first(tmp_path: Path) -> None:
+    # A, B, C published in that order; C shares a region with each of the others, which share
+    # none: linked as published, C can join only one of their stories; linked as stored with
+    # C first, it would gather all three.
+    a, b, c = (
+        item("a", 0, ("TW",), "fa"),
+        item("b", 1, ("KP",), "fb"),
+        item("c", 2, ("TW", "KP"), "fc"),
+    )
+    groups = []
+    for n, order in enumerate(((a, b, c), (c, a, b), (b, c, a))):
+        with Store(tmp_path / f"{n}.db") as store:
+            ids = save(store, *order)
+            assert link_pending(store, WINDOW, ByRegion) == 3
+            by_story: dict[int, set[str]] = {}
+            for guid, story in stories(store, ids).items():
+                by_story.setdefault(story, set()).add(guid)
+            groups.append(sorted(map(sorted, by_story.values())))
+    assert groups[0] == groups[1] == groups[2]
+    assert len(groups[0]) == 2, groups[0]
