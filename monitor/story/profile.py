@@ -213,4 +213,5 @@ class Profile:
         """Hours from the story's span to `moment` (0 inside it)."""
         if moment < self.first:
             return (self.first - moment).total_seconds() / 3600
-        return max(0.0, (moment - self.last).total_seconds() / 3600)
+        after = (moment - self.last).total_seconds() / 3600
+        return after if after > 0.0 else 0.0  # not max(): a call costs more, and this is hot

@@ -79,7 +79,8 @@ class Scorer:
         log = self._logs.get(key)  # an indexed key's, without a call
         if log is None:
             log = self._rarity.log_df(key)
-        return max(0.0, self._top - log)
+        rare = self._top - log
+        return rare if rare > 0.0 else 0.0
 
     def vector(self, ev: Evidence) -> tuple[dict[str, float], float]:
         """The report's weighted features and their length, once per report."""
@@ -187,7 +188,7 @@ class Scorer:
         size = story.size if lang is None else story.langs[lang]
         top = self._top
         square = top * top * sums[0] - 2 * top * sums[1] + sums[2]
-        return math.sqrt(max(0.0, square)) / size
+        return math.sqrt(square) / size if square > 0.0 else 0.0
 
     def score(self, ev: Evidence, story: Profile, explain: bool = True) -> tuple[float, list[str]]:
         """The fit of `ev` to `story` and the phrases that explain it (empty: no fit, or
