@@ -40,6 +40,9 @@ class InstanceLife:
         self.id = metrics.instance
         self._live_for = max(timedelta(seconds=LIVE_TICKS * tick), LIVE_AT_LEAST)
         self._tick = tick
+        self._stopping = False
+        # The threads of beats still running (cancelling a beat's job does not stop them).
+        self._in_flight: set[asyncio.Future[None]] = set()
         now = datetime.now(UTC)
         self._me = Instance(self.id, socket.gethostname(), os.getpid(), now, now, __version__)
         metrics.identify(store.backend)
@@ -61,10 +64,29 @@ class InstanceLife:
     async def beat(self) -> None:
         """Seen now; how many feeds it holds goes to /metrics. A failed beat is logged: the
         next tick tries again (others count it dead only after `LIVE_TICKS` of them)."""
+        if self._stopping:
+            return
+        thread = asyncio.ensure_future(asyncio.to_thread(self._beat))
+        self._in_flight.add(thread)
+        thread.add_done_callback(self._in_flight.discard)
         try:
-            await asyncio.to_thread(self._beat)
+            # Shielded: cancelling the wait cannot stop the thread, which `stop` waits for.
+            await asyncio.shield(thread)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by the scheduler's shutdown: ending quietly keeps APScheduler from
+            # logging the stop as a crash with a traceback.
         except MonitorError as error:
             log.warning("instance %s: heartbeat failed: %s", self.id, error)
+
+    async def stop(self) -> None:
+        """No beat from now on; those in flight are waited for (at most `LEAVE_WITHIN`): a
+        beat that finds no row registers the instance again, which after `leave` would bring
+        a stopped instance back to life for the others."""
+        self._stopping = True
+        if self._in_flight:  # (their failures were logged by the beats that ran them)
+            await asyncio.wait(set(self._in_flight), timeout=LEAVE_WITHIN)
 
     def _beat(self) -> None:
         now = datetime.now(UTC)

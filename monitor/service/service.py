@@ -340,7 +340,8 @@ class Service:
         return self.metrics.render(), CONTENT_TYPE
 
     async def _stop_jobs(self) -> None:
-        """Stop ticking, end the cycle and the sends in flight, then the scheduler.
+        """Stop ticking, end the cycle, the sends and the heartbeat in flight, then the
+        scheduler.
 
         In that order because the scheduler's shutdown cancels whatever job it started, and
         reports each as a crash with a traceback: by then no job of ours is left running (a
@@ -349,7 +350,7 @@ class Service:
         if scheduler is not None and scheduler.running:
             scheduler.pause()
         await asyncio.sleep(0)  # that first step
-        await asyncio.gather(self._cancel_cycle(), self.delivery.stop(SEND_STOP))
+        await asyncio.gather(self._cancel_cycle(), self.delivery.stop(SEND_STOP), self.life.stop())
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
 
