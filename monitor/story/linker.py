@@ -204,32 +204,26 @@ class Linker:
         to name it)."""
         common = max(CANDIDATE_MIN, min(CANDIDATE_MAX, len(self._stories) // 2))
         reach = _Reach(self._rarity.index, ev, scorer, common)
-        limit = self.window.total_seconds() / 3600
         if len(reach.stories) <= CANDIDATES:
             # All of them are candidates, whatever they share: what they share ranks them
             # only for naming the closest when none could join (most reports join one).
+            limit = self.window.total_seconds() / 3600
             near = (self._stories[s] for s in reach.stories)
             found = [p for p in near if p.gap_hours(ev.published) <= limit]
             bounded = [(scorer.most(ev, p), p) for p in found]
             possible = [(most, p) for most, p in bounded if _possible(most)]
-            return possible or self._ranked(reach, ev, scorer, limit)[:1]
-        return self._ranked(reach, ev, scorer, limit, keep=True)
+            return possible or [(scorer.most(ev, p), p) for p in self._ranked(reach, ev)[:1]]
+        bounded = [(scorer.most(ev, p), p) for p in self._ranked(reach, ev)]
+        return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
 
-    def _ranked(
-        self, reach: _Reach, ev: Evidence, scorer: Scorer, limit: float, keep: bool = False
-    ) -> list[tuple[float, Profile]]:
-        """The `CANDIDATES` stories within the window sharing the most, most first, each
-        with its bound; with `keep`, only those whose fit could reach `JOIN * NEAR_BEST`,
-        or else the first."""
+    def _ranked(self, reach: _Reach, ev: Evidence) -> list[Profile]:
+        """The `CANDIDATES` stories within the window sharing the most, most first."""
+        limit = self.window.total_seconds() / 3600
         ranked = sorted([(-weight, s) for s, weight in reach.shared().items()])  # then oldest
         near = (self._stories[s] for _, s in ranked)
-        found = list(
+        return list(
             itertools.islice((p for p in near if p.gap_hours(ev.published) <= limit), CANDIDATES)
         )
-        bounded = [(scorer.most(ev, p), p) for p in found]
-        if not keep:
-            return bounded[:1]
-        return [(most, p) for most, p in bounded if _possible(most)] or bounded[:1]
 
 
 class _Reach:
