@@ -84,7 +84,7 @@ class Store(StoryStore):
         self._lock = threading.RLock()
         self._pg: PgDatabase | None = None
         # What opens this database again from another process, whatever its working
-        # directory (a URL keeps its password: never shown; `path` is the name for messages).
+        # directory (a URL keeps its password here: never shown).
         self.target = str(path) if is_url(path) else str(Path(path).resolve())
         if is_url(path):
             # `path` stays the name users gave (without its password), for messages.
