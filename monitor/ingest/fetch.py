@@ -14,6 +14,13 @@ status ERROR and one line a user can act on, never an exception. In order, one f
 5. compares the body's sha256 with the last one, so an unchanged body is NOT_MODIFIED even
    when the server ignores validators.
 
+Requests go straight to httpx's transport (`httpx.AsyncHTTPTransport`), not through an
+`httpx.AsyncClient`: the client's layers (request building from defaults, a cookie jar read
+and written at every response, auth and redirect machinery) are work this module does itself
+or does not want, and they were a quarter of a warm poll's CPU. So no cookie is kept between
+requests, as with feed readers generally; a proxy named by HTTP_PROXY, HTTPS_PROXY or
+ALL_PROXY (NO_PROXY honoured) is used as the client used it.
+
 Timeouts: httpx's connect and read timeouts bound each step; `settings.total_timeout` bounds
 the time spent holding host slots for the whole fetch (all hops, body included), which also
 stops a server that trickles bytes just fast enough to beat the read timeout. Time spent
@@ -33,9 +40,8 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +51,9 @@ from monitor.backoff import parse_retry_after
 from monitor.errors import FetchError
 from monitor.ingest.hostpool import HostPool
 from monitor.ingest.inflate import ENCODINGS, _Inflater
-from monitor.ingest.login import _login
+from monitor.ingest.login import _login, authorization
+from monitor.ingest.proxy import proxy_for
+from monitor.ingest.refusals import THROTTLED, status_message, too_big
 from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Settings
 
 __all__ = ["Fetcher"]
@@ -56,48 +64,46 @@ ACCEPT = (
 )
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
-THROTTLED = frozenset({429, 503})
 CHUNK = 64 * 1024
 
-STATUS_HINTS: Mapping[int, str] = {
-    401: "the feed needs a login: name it in feeds.yaml with username_env and password_env",
-    403: "the server refuses access; check the URL or ask the site for a feed",
-    404: "check the feed URL",
-}
-
 _FAILURES = (FetchError, TimeoutError, httpx.HTTPError, httpx.InvalidURL, zlib.error)
+Origin = tuple[str, str, int | None]  # scheme, host, port
 LAZY_MODULES = ("httpcore", "h11", "anyio._backends._asyncio", "certifi")  # at the 1st request
 
 
 class Fetcher:
     """Fetches feeds over keep-alive connections; use as `async with Fetcher(s) as f:`.
 
-    Each request takes a single-connection client of its host from a `HostPool` (see there
-    why not one shared client) and gives it back once the body is read."""
+    Each request takes a single-connection transport of its host from a `HostPool` (see
+    there why not one shared pool) and gives it back once the body is read. `transport`
+    replaces them all (tests)."""
 
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._settings = settings
         self._transport = transport
-        self._clients: HostPool[httpx.AsyncClient] | None = None
+        self._clients: HostPool[Origin, httpx.AsyncBaseTransport] | None = None
         self._overall = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._headers = {
+            "User-Agent": settings.user_agent, "Accept": ACCEPT,
+            "Accept-Encoding": ENCODINGS, "Connection": "keep-alive",
+        }  # fmt: skip
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._extensions = {"timeout": timeout.as_dict()}
 
     async def __aenter__(self) -> Fetcher:
-        s = self._settings
         tls = _tls_context()
-        timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
-        headers = {"User-Agent": s.user_agent, "Accept": ACCEPT, "Accept-Encoding": ENCODINGS}
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-        def client() -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                transport=self._transport, verify=tls, follow_redirects=False,
-                timeout=timeout, limits=one, headers=headers,
-            )  # fmt: skip
+        def connection(origin: Origin) -> httpx.AsyncBaseTransport:
+            if self._transport is not None:
+                return self._transport
+            proxy = proxy_for(origin[0], origin[1])
+            return httpx.AsyncHTTPTransport(verify=tls, limits=one, proxy=proxy)
 
-        self._clients = HostPool(client, lambda c: c.aclose(), idle_cap=s.concurrency)
+        self._clients = HostPool(connection, _close, idle_cap=self._settings.concurrency)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -139,28 +145,37 @@ class Fetcher:
     async def _hop(self, feed_id: str, state: FeedState, chain: _Chain) -> FetchResult | None:
         """One request; None when it redirected (the chain then points at the next URL)."""
         clients = self._require_clients()
-        url = httpx.URL(chain.url)
-        origin = _origin(url)
-        async with self._host_slot(url.host):
+        request = self._request(chain, state)
+        origin = _origin(request.url)
+        async with self._host_slot(request.url.host):
             started = time.monotonic()
             client, clean = clients.take(origin), False
             try:
-                async with (
-                    asyncio.timeout(self._settings.total_timeout - chain.spent),
-                    client.stream(
-                        "GET", url, headers=_conditional(state), auth=chain.auth(url)
-                    ) as response,
-                ):
-                    if response.status_code in REDIRECTS:
-                        chain.redirect(feed_id, response)
-                        answer = None
-                    else:
-                        answer = await self._answer(feed_id, state, chain.url, response)
+                async with asyncio.timeout(self._settings.total_timeout - chain.spent):
+                    response = await client.handle_async_request(request)
+                    try:
+                        if response.status_code in REDIRECTS:
+                            chain.redirect(feed_id, request.url, response)
+                            answer = None
+                        else:
+                            answer = await self._answer(feed_id, state, chain.url, response)
+                    finally:
+                        await response.aclose()
                 clean = True
                 return answer
             finally:
                 await clients.give(origin, client, reusable=clean)
                 chain.spent += time.monotonic() - started
+
+    def _request(self, chain: _Chain, state: FeedState) -> httpx.Request:
+        """The GET of the chain's URL: the project's headers, the conditional ones, the login
+        if this URL may have it, and the timeouts."""
+        url = httpx.URL(chain.url)
+        headers = self._headers | _conditional(state)
+        login = chain.auth(url)
+        if login is not None:
+            headers["Authorization"] = authorization(*login)
+        return httpx.Request("GET", url, headers=headers, extensions=self._extensions)
 
     async def _answer(
         self, feed_id: str, state: FeedState, url: str, response: httpx.Response
@@ -168,7 +183,8 @@ class Fetcher:
         code = response.status_code
         if code == 304:
             # It has no body, but reading its end is what lets the connection be reused.
-            await response.aread()
+            async for _ in response.aiter_raw():
+                pass
             return _not_modified(feed_id, state, url, response)
         if 200 <= code < 300:
             body = await self._read_body(feed_id, response)
@@ -179,16 +195,16 @@ class Fetcher:
         cap = self._settings.max_body_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise _too_big(feed_id, cap, f"the server announces {int(declared):,} bytes")
+            raise too_big(feed_id, cap, f"the server announces {int(declared):,} bytes")
         inflater = _Inflater(feed_id, response.headers.get("content-encoding", ""))
         body = bytearray()
         async for raw in response.aiter_raw(CHUNK):
             body += inflater.feed(raw, cap + 1 - len(body))
             if len(body) > cap:
-                raise _too_big(feed_id, cap, "the body is larger once decompressed")
+                raise too_big(feed_id, cap, "the body is larger once decompressed")
         body += inflater.finish()
         if len(body) > cap:
-            raise _too_big(feed_id, cap, "the body is larger once decompressed")
+            raise too_big(feed_id, cap, "the body is larger once decompressed")
         return bytes(body)
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
@@ -196,7 +212,7 @@ class Fetcher:
             self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
         return self._hosts[host]
 
-    def _require_clients(self) -> HostPool[httpx.AsyncClient]:
+    def _require_clients(self) -> HostPool[Origin, httpx.AsyncBaseTransport]:
         if self._clients is None:
             raise RuntimeError("Fetcher is not open: use `async with Fetcher(settings) as f:`")
         return self._clients
@@ -211,14 +227,14 @@ class _Chain:
     codes: list[int] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     login: tuple[str, str] | None = None
-    origin: tuple[str, str, int | None] | None = None  # of the URL in feeds.yaml
+    origin: Origin | None = None  # of the URL in feeds.yaml
 
     def auth(self, url: httpx.URL) -> tuple[str, str] | None:
         """The login, sent only to the origin of the URL the user wrote: a redirect (even a
         permanent one) to another host must not carry it there."""
         return self.login if _origin(url) == self.origin else None
 
-    def redirect(self, feed_id: str, response: httpx.Response) -> None:
+    def redirect(self, feed_id: str, url: httpx.URL, response: httpx.Response) -> None:
         location = response.headers.get("location")
         if not location:
             raise FetchError(
@@ -226,7 +242,7 @@ class _Chain:
                 feed_id=feed_id,
                 hint="the server is misconfigured; try the feed URL in a browser",
             )
-        target = str(response.url.join(location.strip()))
+        target = str(url.join(location.strip()))
         self.seen.add(self.url)
         if target in self.seen:
             raise FetchError(
@@ -251,8 +267,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+def _origin(url: httpx.URL) -> Origin:
     return url.scheme, url.host, url.port
+
+
+async def _close(transport: httpx.AsyncBaseTransport) -> None:
+    await transport.aclose()
 
 
 def _conditional(state: FeedState) -> dict[str, str]:
@@ -318,31 +338,8 @@ def _refused(feed_id: str, state: FeedState, url: str, response: httpx.Response)
     code = response.status_code
     status = FetchStatus.GONE if code == 410 else FetchStatus.ERROR
     wait = parse_retry_after(response.headers.get("retry-after")) if code in THROTTLED else None
-    message = _status_message(response, wait)
+    message = status_message(code, response.reason_phrase, wait)
     return _result(feed_id, state, url, status, response, retry_after=wait, error=message)
-
-
-def _status_message(response: httpx.Response, retry_after: timedelta | None) -> str:
-    code = response.status_code
-    text = f"HTTP {code} {response.reason_phrase or httpx.codes.get_reason_phrase(code)}".strip()
-    if code == 410:
-        return f"{text}: the feed was removed; it will not be polled again until re-added"
-    if code in THROTTLED:
-        wait = f"{retry_after.total_seconds():g} s" if retry_after is not None else "a while"
-        return f"{text}; the server asks to wait {wait} before trying again"
-    if code in STATUS_HINTS:
-        return f"{text}; {STATUS_HINTS[code]}"
-    if code >= 500:
-        return f"{text}; the server has a problem, monitor will retry later"
-    return text
-
-
-def _too_big(feed_id: str, cap: int, why: str) -> FetchError:
-    return FetchError(
-        f"the response is larger than the {cap:,}-byte limit ({why})",
-        feed_id=feed_id,
-        hint="check the URL is a feed, or raise max_body_bytes in the settings",
-    )
 
 
 def _causes(exc: BaseException | None) -> Iterator[BaseException]:

@@ -22,35 +22,37 @@ from typing import Generic, TypeVar
 
 __all__ = ["HostPool"]
 
+K = TypeVar("K", bound=Hashable)
 C = TypeVar("C")
 
 
-class HostPool(Generic[C]):
+class HostPool(Generic[K, C]):
     """Idle single-connection clients by host key; `take` one, `give` it back."""
 
     def __init__(
-        self, open_: Callable[[], C], close: Callable[[C], Awaitable[None]], idle_cap: int
+        self, open_: Callable[[K], C], close: Callable[[C], Awaitable[None]], idle_cap: int
     ) -> None:
         self._open = open_
         self._close = close
         self._idle_cap = max(idle_cap, 0)
-        self._idle: dict[Hashable, list[C]] = {}
+        self._idle: dict[K, list[C]] = {}
         # Every idle client, oldest first: (host key, client) by id(client).
-        self._order: OrderedDict[int, tuple[Hashable, C]] = OrderedDict()
+        self._order: OrderedDict[int, tuple[K, C]] = OrderedDict()
         self._open_now: dict[int, C] = {}  # every client not yet closed, in use or idle
 
-    def take(self, host: Hashable) -> C:
-        """An idle client of `host` (its connection may be reused), else a new one."""
+    def take(self, host: K) -> C:
+        """An idle client of `host` (its connection may be reused), else a new one (the
+        factory is told the host: a proxy may serve some hosts and not others)."""
         idle = self._idle.get(host)
         if idle:
             client = idle.pop()
             del self._order[id(client)]
             return client
-        client = self._open()
+        client = self._open(host)
         self._open_now[id(client)] = client
         return client
 
-    async def give(self, host: Hashable, client: C, *, reusable: bool) -> None:
+    async def give(self, host: K, client: C, *, reusable: bool) -> None:
         """Return a client after its request: kept idle for the host if the exchange ended
         cleanly, else closed (after an error its connection is in an unknown state)."""
         if not reusable:

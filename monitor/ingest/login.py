@@ -6,6 +6,7 @@ that hold it. `fetch` sends it to the origin of the feed's own URL only.
 
 from __future__ import annotations
 
+import base64
 import os
 
 from monitor.errors import FetchError
@@ -25,3 +26,8 @@ def _login(feed_id: str, feed: Feed | None) -> tuple[str, str] | None:
             hint="set it in the service's environment (never in feeds.yaml)",
         )
     return os.environ[names[0]], os.environ[names[1]]
+
+
+def authorization(username: str, password: str) -> str:
+    """The Authorization header's value for HTTP basic auth (the login in UTF-8, as httpx)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")

@@ -72,7 +72,7 @@ class Clients:
     def __init__(self) -> None:
         self.made: list[Client] = []
 
-    def open(self) -> Client:
+    def open(self, host: object) -> Client:
         self.made.append(Client(len(self.made)))
         return self.made[-1]
 
