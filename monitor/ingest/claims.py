@@ -5,8 +5,9 @@ The cycle works out which feeds are due from the states it read, claims those, a
 what it got. Between that read and the claim another instance may have polled a feed and
 released it; so, once claimed, each feed is checked again against its state as stored now,
 and one that is no longer due is released unpolled. While the cycle runs its leases are
-renewed (a long cold cycle keeps its feeds); each feed's lease is released as soon as its
-poll is stored, and whatever is left when the cycle ends, however it ends.
+renewed (a long cold cycle keeps its feeds); each feed's lease is released soon after its
+poll is stored (within `RELEASE_EVERY`, many feeds a write), and whatever is left when the
+cycle ends, however it ends.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from monitor.store.cluster import Leases
 
 log = logging.getLogger("monitor.poll")
 Clock = Callable[[], datetime]
+RELEASE_EVERY = 0.25  # seconds: stored feeds' leases are released at most this often
 Recheck = Callable[[Feed, FeedState | None], bool]
 
 
@@ -63,7 +65,7 @@ async def claim_due(
 class LeaseKeeper:
     """`async with LeaseKeeper(...) as keeper:` around a cycle's polls; `keeper.stored(id)`
     once a feed's poll is stored. Renews the leases still held every third of the lease;
-    releases stored feeds as they come (several at a time while a release is being written)."""
+    releases stored feeds at most every `RELEASE_EVERY`, those stored meanwhile together."""
 
     def __init__(self, leases: Leases, held: Sequence[str], lease: timedelta, clock: Clock):
         self._leases, self._lease, self._clock = leases, lease, clock
@@ -96,6 +98,9 @@ class LeaseKeeper:
             if asyncio.get_running_loop().time() >= renew_at:
                 renew_at = asyncio.get_running_loop().time() + every
                 await self._write(self._leases.renew, set(self._held), self._clock() + self._lease)
+            # The feeds stored meanwhile go in the next write: a write a feed cost a warm
+            # poll of 1,000 feeds ~100 transactions beside the writer's, ~0.05 CPU-s.
+            await asyncio.sleep(RELEASE_EVERY)
 
     @staticmethod
     async def _write(

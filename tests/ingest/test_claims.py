@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.ingest.claims import RELEASE_EVERY, LeaseKeeper
 from monitor.ingest.poll import poll_cycle
 from monitor.models import Feed, FetchStatus, Settings
 from monitor.store import Store
@@ -149,6 +150,36 @@ async def test_a_cycle_renews_the_leases_of_feeds_it_is_still_polling(
 
 
 LEASE = timedelta(seconds=6)
+
+
+async def test_feeds_stored_one_after_another_are_released_a_few_writes_in_all(
+    two: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write a feed was ~100 transactions a warm poll of 1,000 feeds, beside the writer's:
+    feeds stored while a release waits go in the next one."""
+    a, b = two
+    ids = [f"f{n}" for n in range(30)]
+    leases = Leases(a, "a")
+    now = datetime.now(UTC)
+    assert leases.claim(ids, now, now + timedelta(minutes=5)) == set(ids)
+    writes: list[int] = []
+    release = leases.release
+
+    def counted(feed_ids: set[str], when: datetime) -> None:
+        writes.append(len(feed_ids))
+        release(feed_ids, when)
+
+    monkeypatch.setattr(leases, "release", counted)
+    started = asyncio.get_running_loop().time()
+    async with LeaseKeeper(leases, ids, timedelta(minutes=5), lambda: datetime.now(UTC)) as keeper:
+        for feed_id in ids:  # a feed stored every 10 ms: 0.3 s in all
+            keeper.stored(feed_id)
+            await asyncio.sleep(0.01)
+    took = asyncio.get_running_loop().time() - started
+    # One write when the first is stored, one a RELEASE_EVERY at most, one at the end.
+    assert sum(writes) == len(ids) and len(writes) <= 2 + took / RELEASE_EVERY
+    now = datetime.now(UTC)
+    assert Leases(b, "b").claim(ids, now, now + LEASE) == set(ids)  # all released
 
 
 def _leased_beyond(store: Store, feed_id: str, when: datetime) -> bool:
