@@ -293,19 +293,15 @@ def _result(
     response: httpx.Response | None = None,
     **changes: Any,
 ) -> FetchResult:
-    """A result that keeps the feed's validators unless `changes` says otherwise."""
-    result = FetchResult(
-        feed_id=feed_id,
-        status=status,
-        url=url,
-        etag=state.etag,
-        last_modified=state.last_modified,
-        body_hash=state.body_hash,
-    )
+    """A result that keeps the feed's validators unless `changes` says otherwise (built
+    once: a frozen dataclass's `replace` is a new instance each time, three a fetch)."""
+    fields: dict[str, Any] = {
+        "etag": state.etag, "last_modified": state.last_modified, "body_hash": state.body_hash
+    }  # fmt: skip
     if response is not None:
-        lower = {name.lower(): value for name, value in response.headers.items()}
-        result = replace(result, http_status=response.status_code, headers=lower)
-    return replace(result, **changes)
+        fields["http_status"] = response.status_code
+        fields["headers"] = {name.lower(): value for name, value in response.headers.items()}
+    return FetchResult(feed_id=feed_id, status=status, url=url, **(fields | changes))
 
 
 def _with_body(
