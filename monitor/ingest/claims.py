@@ -54,7 +54,7 @@ async def claim_due(
     held: dict[str, str] = {}
     if len(got) < len(ids):
         held = await asyncio.to_thread(leases.holders, ids - got, now)
-    states = store.states() if got else {}
+    states = store.states(got) if got else {}  # the claimed feeds' alone: a tick may claim few
     mine = tuple(f for f in due if f.id in got and still_due(f, states.get(f.id)))
     stale = got - {f.id for f in mine}
     if stale:  # polled by another instance since this cycle read the states

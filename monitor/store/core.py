@@ -35,7 +35,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -231,8 +231,12 @@ class Store(StoryStore):
         rows = self._rows("SELECT * FROM feeds WHERE feed_id = ?", (feed_id,))
         return _state(rows[0]) if rows else None
 
-    def states(self) -> dict[str, FeedState]:
-        return {r["feed_id"]: _state(r) for r in self._rows("SELECT * FROM feeds")}
+    def states(self, feed_ids: Collection[str] | None = None) -> dict[str, FeedState]:
+        """Every feed's state, or only these feeds' (those stored: a new feed has none)."""
+        if feed_ids is None:
+            return {r["feed_id"]: _state(r) for r in self._rows("SELECT * FROM feeds")}
+        sql = "SELECT * FROM feeds WHERE feed_id IN (SELECT value FROM json_each(?))"
+        return {r["feed_id"]: _state(r) for r in self._rows(sql, (json.dumps(list(feed_ids)),))}
 
     def save_state(self, state: FeedState) -> None:
         with self._guard("cannot write to"), self._write() as conn:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.ingest.claims import RELEASE_EVERY, LeaseKeeper
+from monitor.ingest.claims import RELEASE_EVERY, LeaseKeeper, claim_due
 from monitor.ingest.poll import poll_cycle
-from monitor.models import Feed, FetchStatus, Settings
+from monitor.models import Feed, FeedState, FetchStatus, Settings
 from monitor.store import Store
 from monitor.store.cluster import Leases
 from tests.ingest.test_poll import rss
@@ -150,6 +150,23 @@ async def test_a_cycle_renews_the_leases_of_feeds_it_is_still_polling(
 
 
 LEASE = timedelta(seconds=6)
+
+
+async def test_a_claim_reads_again_the_states_of_the_feeds_it_got_alone(
+    two: tuple[Store, Store],
+) -> None:
+    """A service's tick may claim a few feeds of thousands: the states it reads again, to
+    see that they are still due, are theirs, not every feed's."""
+    a, b = two
+    feeds = [Feed(id=f"f{n}", url=f"http://127.0.0.1:9/f{n}.xml") for n in range(3)]
+    for feed in feeds:
+        a.save_state(FeedState(feed.id, feed.url, configured_url=feed.url, etag=feed.id))
+    now = datetime.now(UTC)
+    Leases(b, "b").claim(["f1"], now, now + LEASE)
+    claim = await claim_due(a, Leases(a, "a"), feeds, now, LEASE, lambda f, s: True)
+    assert [f.id for f in claim.feeds] == ["f0", "f2"]
+    assert {i: s.etag for i, s in claim.states.items()} == {"f0": "f0", "f2": "f2"}
+    assert claim.held == (("f1", "b"),)
 
 
 async def test_feeds_stored_one_after_another_are_released_a_few_writes_in_all(

@@ -234,6 +234,15 @@ def test_save_state_overwrites_and_forget_removes(store: Store) -> None:
     assert store.states() == {}
 
 
+def test_states_of_some_feeds_are_those_stored_of_them(store: Store) -> None:
+    for feed_id in ("asia", "europe", "korea"):
+        store.save_state(state(feed_id, etag=feed_id))
+    some = store.states(["korea", "asia", "not-polled-yet"])
+    assert some == {"asia": state("asia", etag="asia"), "korea": state("korea", etag="korea")}
+    assert store.states([]) == {}
+    assert set(store.states()) == {"asia", "europe", "korea"}
+
+
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="naive"):
         store.save_state(state(last_attempt=datetime(2025, 1, 1)))
