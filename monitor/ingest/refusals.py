@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from http import HTTPStatus
 
 from monitor.errors import FetchError
 
@@ -22,8 +21,9 @@ STATUS_HINTS: Mapping[int, str] = {
 
 
 def status_message(code: int, reason: str, retry_after: timedelta | None) -> str:
-    """The error line of an HTTP status (`reason`: the server's phrase, if it sent one)."""
-    text = f"HTTP {code} {reason or _phrase(code)}".strip()
+    """The error line of an HTTP status (`reason`: its phrase, which httpx gives as the
+    server sent it or, when the server sent none, the standard one)."""
+    text = f"HTTP {code} {reason}".strip()
     if code == 410:
         return f"{text}: the feed was removed; it will not be polled again until re-added"
     if code in THROTTLED:
@@ -42,10 +42,3 @@ def too_big(feed_id: str, cap: int, why: str) -> FetchError:
         feed_id=feed_id,
         hint="check the URL is a feed, or raise max_body_bytes in the settings",
     )
-
-
-def _phrase(code: int) -> str:
-    try:
-        return HTTPStatus(code).phrase
-    except ValueError:
-        return ""
