@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import util
 from typing import Protocol
 
-from monitor.ingest.remote import forkserver  # the parse workers' fork server
+from monitor.ingest.forking import forkserver  # the parse workers' fork server
 from monitor.ingest.trim import give_back
 from monitor.ingest.workers import die_with
 from monitor.store import Store

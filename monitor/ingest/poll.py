@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from monitor.ingest.feedstate import (
     succeeded,
 )
 from monitor.ingest.fetch import Fetcher
+from monitor.ingest.forking import worker_count
 from monitor.ingest.ingestion import Enriched, ingest
 from monitor.ingest.knownitems import packed
 from monitor.ingest.linking import linking_alongside
@@ -144,7 +144,7 @@ class Parser:
     @staticmethod
     def default_workers(feed_count: int) -> int:
         """Worker processes for a cycle: none for a few feeds, else one per core."""
-        return 0 if feed_count < 8 else (os.cpu_count() or 1)
+        return worker_count(feed_count)
 
 
 async def poll_feed(

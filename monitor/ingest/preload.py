@@ -21,7 +21,7 @@ for name in LAZY_MODULES:
     with contextlib.suppress(ImportError):  # another httpx version: then loaded on first use
         importlib.import_module(name)
 _tls_context()
-# A main module run with -m is preloaded too (`remote._preload`); each worker then runs it
+# A main module run with -m is preloaded too (`forking._preload`); each worker then runs it
 # again as multiprocessing does, and runpy warns that it was imported already: it was, here.
 warnings.filterwarnings("ignore", "'.*' found in sys.modules after import", RuntimeWarning)
 

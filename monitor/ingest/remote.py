@@ -26,10 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import multiprocessing
 import os
 import pickle
-import sys
 import threading
 from dataclasses import replace
 from datetime import datetime
@@ -37,6 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from monitor.ingest.fetch import Fetcher
+from monitor.ingest.forking import forkserver
 from monitor.ingest.ingestion import Enriched, ingest
 from monitor.ingest.workers import die_with
 from monitor.match.ruleset import RuleSet
@@ -99,27 +98,9 @@ class RemotePool:
             remote.kill()
 
 
-def _preload() -> list[str]:
-    """What the fork server loads once, for every worker it forks: what a worker runs
-    (`preload`), and the main module run with -m (each worker runs it again first; a main
-    script is meant to be preloaded as `__main__`, which Python 3.11 does not do)."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    main = [spec.name] if spec is not None and not spec.name.endswith("__main__") else []
-    return ["__main__", "monitor.ingest.preload", *main]
-
-
 def _login_values(feed: Feed) -> dict[str, str | None]:
     names = (feed.username_env, feed.password_env)
     return {name: os.environ.get(name) for name in names if name is not None}
-
-
-def forkserver() -> multiprocessing.context.ForkServerContext:
-    """The context that starts the workers (and the linking process, `linkproc`): forkserver,
-    not fork, for a forked worker would inherit the service's open files (its instance lock
-    among them) and the threads' state (the health server)."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_preload())
-    return ctx
 
 
 class _Remote:
