@@ -61,13 +61,7 @@ from monitor.yamlfile.check import (
     value_pos,
 )
 
-__all__ = [
-    "FeedsConfig",
-    "FeedsFile",
-    "format_duration",
-    "load_feeds",
-    "parse_duration",
-]
+__all__ = ["FeedsConfig", "FeedsFile", "format_duration", "load_feeds", "parse_duration"]
 
 TOP_KEYS = ("settings", "feeds")
 FEED_KEYS: tuple[str, ...] = ("url", "id", "title", "tags", "regions", "interval", "enabled")
@@ -195,11 +189,20 @@ def _load_text(text: str, path: Path) -> tuple[Any, FeedsConfig]:
     return doc, FeedsConfig(feeds=feeds, settings=settings, path=path)
 
 
+# The last valid text of each path and what it gave: reading is cheap, parsing is not (~0.3 s
+# for 1,000 feeds), and the console and the service load it again and again. Known by the whole
+# text, not by the file's time, so that no edit goes unseen.
+_LOADED: dict[Path, tuple[str, FeedsConfig]] = {}
+
+
 def load_feeds(path: Path) -> FeedsConfig:
     """Read and validate `feeds.yaml`. A missing file means no feeds and default settings."""
     if not path.exists():
         return FeedsConfig(feeds=(), settings=Settings(), path=path)
-    return _load_text(read_text(path), path)[1]
+    text = read_text(path)
+    if (known := _LOADED.get(path)) is None or known[0] != text:
+        known = _LOADED[path] = (text, _load_text(text, path)[1])
+    return known[1]  # immutable: shared safely
 
 
 class FeedsFile:

@@ -99,6 +99,24 @@ def test_missing_file_means_no_feeds(tmp_path: Path) -> None:
     assert (config.feeds, config.settings) == ((), Settings())
 
 
+def test_an_unchanged_file_is_not_parsed_again(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    assert load_feeds(path) is load_feeds(path)  # the same validated config, not a new one
+
+
+def test_every_edit_is_seen_even_one_that_keeps_the_size_and_time(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    first = load_feeds(path)
+    stat = path.stat()
+    path.write_text(FULL.replace("concurrency: 8", "concurrency: 9"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as a coarse clock would leave it
+    assert path.stat().st_size == stat.st_size
+    assert (first.settings.concurrency, load_feeds(path).settings.concurrency) == (8, 9)
+    path.write_text(FULL.replace("concurrency: 8", "concurrency: 0"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="concurrency"):  # never the last good one instead
+        load_feeds(path)
+
+
 def test_shipped_example_is_valid() -> None:
     config = load_feeds(REPO / "rules" / "feeds.yaml")
     assert config.feeds, "the example should show at least one feed"
