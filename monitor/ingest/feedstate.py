@@ -11,12 +11,26 @@ import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from monitor.backoff import retry_delay
 from monitor.models import Feed, FeedState, FetchResult, Settings
 
 # Feeds due within this margin are polled with the current cycle rather than waiting a tick.
 DUE_MARGIN = timedelta(seconds=5)
+
+
+class Schedule(Protocol):
+    """What `is_due` reads of a feed's state: a `FeedState`, or the store's `FeedSchedule`."""
+
+    @property
+    def configured_url(self) -> str | None: ...
+    @property
+    def next_due(self) -> datetime | None: ...
+    @property
+    def consecutive_errors(self) -> int: ...
+    @property
+    def gone(self) -> bool: ...
 
 
 def first_poll(state: FeedState, now: datetime) -> FeedState:
@@ -96,7 +110,7 @@ def gone(state: FeedState, result: FetchResult, now: datetime) -> FeedState:
 
 def is_due(
     feed: Feed,
-    state: FeedState | None,
+    state: Schedule | None,
     now: datetime,
     *,
     force: bool = False,
@@ -120,7 +134,7 @@ def is_due(
 
 
 def backing_off(
-    feeds: Sequence[Feed], states: Mapping[str, FeedState], now: datetime
+    feeds: Sequence[Feed], states: Mapping[str, Schedule], now: datetime
 ) -> tuple[tuple[str, datetime | None], ...]:
     """The feeds a forced cycle leaves out because of errors, with when they are due again."""
     return tuple(

@@ -308,16 +308,19 @@ async def poll_cycle(
     id; a one-shot command's own by default); the summary names those another instance holds.
     """
     t0 = time.perf_counter()
-    states = store.states()
+    # Which feeds are due, from what that needs of every state: the states themselves are read
+    # for the feeds this cycle claims (a service's tick mostly finds a few due of thousands).
+    schedules = store.schedules()
     now = clock()
     due = [
         f
         for f in feeds
-        if is_due(f, states.get(f.id), now, force=force, ignore_backoff=ignore_backoff)
+        if is_due(f, schedules.get(f.id), now, force=force, ignore_backoff=ignore_backoff)
     ]
-    waiting = backing_off(feeds, states, now) if force and not ignore_backoff else ()
+    waiting = backing_off(feeds, schedules, now) if force and not ignore_backoff else ()
     leases = Leases(store, holder or one_shot_id())
     claim_held: tuple[tuple[str, str], ...] = ()
+    states: dict[str, FeedState] = {}
     if due:
         claim = await claim_due(
             store, leases, due, now, settings.lease,

@@ -57,11 +57,7 @@ from monitor.store.pg import (
     is_url,
     redacted,
 )
-from monitor.store.rows import (
-    _state,
-    _stored,
-    _ts,
-)
+from monitor.store.rows import SCHEDULES, FeedSchedule, _schedule, _state, _stored, _ts
 from monitor.store.saving import Enrich, FeedSave, put_state, save_feed
 from monitor.store.schema import MIGRATION_NAMES, MIGRATIONS, run_sql
 from monitor.store.stories import StoryStore
@@ -230,6 +226,10 @@ class Store(StoryStore):
     def get_state(self, feed_id: str) -> FeedState | None:
         rows = self._rows("SELECT * FROM feeds WHERE feed_id = ?", (feed_id,))
         return _state(rows[0]) if rows else None
+
+    def schedules(self) -> dict[str, FeedSchedule]:
+        """Of every feed's state, what deciding whether it is due reads (a tenth of the time)."""
+        return {r["feed_id"]: _schedule(r) for r in self._rows(SCHEDULES)}
 
     def states(self, feed_ids: Collection[str] | None = None) -> dict[str, FeedState]:
         """Every feed's state, or only these feeds' (those stored: a new feed has none)."""

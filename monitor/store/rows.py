@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,6 +116,27 @@ def _in_code_order(
 
 def _state(row: dict[str, Any]) -> FeedState:
     return FeedState(**{c: _from_sql(c, row[c]) for c in _STATE_COLUMNS})
+
+
+@dataclass(frozen=True)
+class FeedSchedule:
+    """What deciding whether a feed is due reads of its state (`feedstate.is_due`): a cycle
+    reads this of every feed, and the whole state of those it polls. A type of its own, so
+    that it is never taken for a state (its validators and known items are not read)."""
+
+    configured_url: str | None
+    next_due: datetime | None
+    consecutive_errors: int
+    gone: bool
+
+
+SCHEDULES = "SELECT feed_id, configured_url, next_due, consecutive_errors, gone FROM feeds"
+
+
+def _schedule(row: dict[str, Any]) -> FeedSchedule:
+    next_due = row["next_due"]
+    when = None if next_due is None else datetime.fromisoformat(next_due).replace(tzinfo=UTC)
+    return FeedSchedule(row["configured_url"], when, row["consecutive_errors"], bool(row["gone"]))
 
 
 def _stored(row: dict[str, Any]) -> StoredItem:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from monitor.ingest.poll import Parser, is_due, poll_cycle
 from monitor.match.rule import Match
 from monitor.match.ruleset import RuleSet, load_ruleset
-from monitor.models import Feed, FetchStatus, Item, Settings
+from monitor.models import Feed, FeedState, FetchStatus, Item, Settings
 from monitor.store import Store
 from tests.support.feedserver import FeedServer, redirect, serve, status, with_etag
 
@@ -115,6 +117,30 @@ async def test_a_failing_feed_backs_off(server: FeedServer, store: Store) -> Non
     assert state.next_due > now + timedelta(minutes=5)
     assert not is_due(feed, state, now)
     assert not is_due(feed, state, now, force=True)  # `monitor poll` respects a back-off
+
+
+async def test_a_cycle_reads_the_whole_state_of_the_feeds_it_polls_alone(
+    server: FeedServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service's tick mostly finds a few feeds due of thousands: which ones is decided from
+    their schedules, and only the polled feeds' states (validators, known items) are read."""
+    feeds = [Feed(id=f"f{n}", url=server.add(f"/f{n}.xml", with_etag(TWO))) for n in range(3)]
+    await cycle(store, *feeds)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    for feed in feeds:  # f0 due now, the others not for an hour
+        saved = store.get_state(feed.id)
+        assert saved is not None
+        store.save_state(replace(saved, next_due=None if feed.id == "f0" else later))
+    read: list[list[str] | None] = []
+    states = store.states
+
+    def recorded(feed_ids: Collection[str] | None = None) -> dict[str, FeedState]:
+        read.append(None if feed_ids is None else sorted(feed_ids))
+        return states(feed_ids)
+
+    monkeypatch.setattr(store, "states", recorded)
+    assert await cycle(store, *feeds, force=False) == {"f0": FetchStatus.NOT_MODIFIED}
+    assert read == [["f0"]]
 
 
 async def test_retry_after_is_honoured(server: FeedServer, store: Store) -> None:

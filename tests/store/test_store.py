@@ -28,6 +28,7 @@ from monitor.match.textnorm import search_text
 from monitor.models import FeedState, Item, StoredItem, StoreResult
 from monitor.store import Store
 from monitor.store.ftsquery import SearchQueryError
+from monitor.store.rows import FeedSchedule
 from monitor.store.schema import MIGRATION_NAMES
 
 T0 = datetime(2025, 12, 1, 0, 0, tzinfo=UTC)
@@ -241,6 +242,21 @@ def test_states_of_some_feeds_are_those_stored_of_them(store: Store) -> None:
     assert some == {"asia": state("asia", etag="asia"), "korea": state("korea", etag="korea")}
     assert store.states([]) == {}
     assert set(store.states()) == {"asia", "europe", "korea"}
+
+
+def test_schedules_are_what_deciding_a_feed_is_due_reads_of_its_state(store: Store) -> None:
+    due = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
+    states = [
+        state("asia", configured_url="https://old.example.org/", etag="e", next_due=due),
+        state("europe", consecutive_errors=3, last_error="timed out", next_due=due),
+        state("korea", gone=True, known_items=b"\x01" * 40),
+    ]
+    for s in states:
+        store.save_state(s)
+    assert store.schedules() == {
+        s.feed_id: FeedSchedule(s.configured_url, s.next_due, s.consecutive_errors, s.gone)
+        for s in states
+    }
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
