@@ -136,9 +136,9 @@ def poll(paths: Paths, force: bool, feed_ids: tuple[str, ...]) -> None:
                 on_outcome=on_outcome,
             )
         )
-        states = store.states()
+        schedules = store.schedules()  # which feeds are gone
     click.echo(report.cycle(summary, utcnow()))
-    for line in report.not_polled(feeds, summary, states):
+    for line in report.not_polled(feeds, summary, schedules):
         click.echo(line)
     if summary.all_failed:
         sys.exit(1)  # nothing could be polled: a cron job or script must notice

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.yamlfile.duration import format_duration as duration
 
 if TYPE_CHECKING:  # models and the store's modules load with the command that uses them
+    from monitor.ingest.feedstate import Schedule
     from monitor.models import CycleSummary, Feed, FeedState, StoredItem
     from monitor.store.cluster import Instance
     from monitor.store.outbox import FrozenDigest
@@ -79,7 +80,7 @@ def cycle(summary: CycleSummary, now: datetime) -> str:
 
 
 def not_polled(
-    feeds: Sequence[Feed], summary: CycleSummary, states: Mapping[str, FeedState]
+    feeds: Sequence[Feed], summary: CycleSummary, states: Mapping[str, Schedule]
 ) -> list[str]:
     """Why the feeds a cycle neither polled nor reported as backing off were left out."""
     seen = {o.feed_id for o in summary.outcomes} | {f for f, _ in summary.backing_off}
