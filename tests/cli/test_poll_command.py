@@ -109,6 +109,17 @@ def test_poll_says_why_a_feed_asked_for_was_not_polled(
     assert server.requests_to("/off.xml") == []
 
 
+def test_poll_says_a_gone_feed_is_no_longer_polled(setup: tuple[FeedServer, Path, Path]) -> None:
+    server, rules, db = setup
+    old = server.add("/old.xml", status(410))
+    write_feeds(rules, entry("old", old), entry("wire", server.add("/wire.xml", serve(TWO))))
+    assert "polled 2 feeds" in run(rules, db, "poll").output
+    again = run(rules, db, "poll", "--force")
+    assert "polled 1 feeds" in again.output
+    assert "  - old: gone (HTTP 410); remove and re-add it to try again" in again.output
+    assert len(server.requests_to("/old.xml")) == 1
+
+
 def rss_dated(*entries: tuple[str, datetime]) -> bytes:
     items = "".join(
         f"<item><guid>{escape(g)}</guid><title>Taiwan Strait report {escape(g)}</title>"
