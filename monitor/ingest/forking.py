@@ -5,12 +5,12 @@ Forkserver, not fork: a forked worker would inherit the service's open files (it
 lock among them) and the threads' state (the health server). The server loads the workers'
 modules once (`monitor.ingest.preload`) and forks each worker from itself.
 
-Starting the server is most of what a short `monitor poll` waits for: a new interpreter that
-imports httpx, lxml, feedparser and the rest (~0.3 CPU-s), while the first worker's start
-blocks until it is done. `start_early` starts it as soon as the command knows it will want
-workers, so that this happens on the other core while the command itself reads its rules,
-opens the store and reads the feeds' states. Only the standard library is imported here, so
-that asking costs nothing of what it is meant to save.
+Starting the server is much of what a short `monitor poll` waits for: a new interpreter that
+imports httpx, lxml, feedparser and the rest (~0.5 s from its start to its first fork), and
+the first worker's start blocks until it is done. `start_early` starts it as soon as the
+command knows it will want workers, so that this happens on the other core while the command
+itself reads its rules, opens the store and reads the feeds' states. Only the standard
+library is imported here, so that asking costs nothing of what it is meant to save.
 """
 
 from __future__ import annotations
