@@ -8,7 +8,6 @@ links in the headers, so it needs no script; a list of feeds is hundreds, not th
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,10 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.cli.report import health
-from monitor.ingest.feeds import FeedsConfig, load_feeds
+from monitor.ingest.feeds import load_feeds
 from monitor.ingest.feedstate import backing_off
 from monitor.models import Feed, FeedState
-from monitor.service.watched import Stamp, file_stamp
 from monitor.store.web_ops import items_per_feed
 from monitor.web.render import page
 from monitor.web.state import console
@@ -135,26 +133,6 @@ def sort_rows(rows: Sequence[FeedRow], column: str, descending: bool) -> list[Fe
     return ordered + sorted(unknown, key=lambda r: r.position)
 
 
-class _FeedsCache:
-    """feeds.yaml as last read, kept until the file changes (as `Console.ruleset` does)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded: dict[str, tuple[Stamp, FeedsConfig]] = {}
-
-    def get(self, path: Any) -> FeedsConfig:
-        stamp = file_stamp(path)
-        with self._lock:
-            known = self._loaded.get(str(path))
-            if known is None or known[0] != stamp:
-                known = (stamp, load_feeds(path))  # a bad file raises MonitorError: its line
-                self._loaded[str(path)] = known
-            return known[1]
-
-
-_FEEDS = _FeedsCache()
-
-
 def _sort_params(request: Request) -> tuple[str, bool]:
     column = request.query_params.get("sort") or DEFAULT_SORT
     order = request.query_params.get("order") or "asc"
@@ -169,7 +147,8 @@ def _sort_params(request: Request) -> tuple[str, bool]:
 def feeds_page(request: Request) -> Response:
     column, descending = _sort_params(request)
     state = console(request)
-    config = _FEEDS.get(state.config.rules_dir / "feeds.yaml")
+    # Parsed again only when its text changed (`load_feeds`); a bad file raises: its line.
+    config = load_feeds(state.config.rules_dir / "feeds.yaml")
     store = state.store
     now = datetime.now(UTC)
     rows = feed_rows(config.feeds, store.states(), items_per_feed(store), now)
