@@ -1,13 +1,13 @@
 """A poll cycle's claim on its feeds: several instances share one database, and no feed is
 polled by two of them at once (`store.cluster.Leases`).
 
-The cycle works out which feeds are due from the states it read, claims those, and polls only
-what it got. Between that read and the claim another instance may have polled a feed and
-released it; so, once claimed, each feed is checked again against its state as stored now,
-and one that is no longer due is released unpolled. While the cycle runs its leases are
-renewed (a long cold cycle keeps its feeds); each feed's lease is released soon after its
-poll is stored (within `RELEASE_EVERY`, many feeds a write), and whatever is left when the
-cycle ends, however it ends.
+The cycle works out which feeds are due from what it read of their states (`Store.schedules`),
+claims those, and polls only what it got. Between that read and the claim another instance
+may have polled a feed and released it; so, once claimed, each feed is checked again against
+its state as stored now, and one that is no longer due is released unpolled. While the cycle
+runs its leases are renewed (a long cold cycle keeps its feeds); each feed's lease is released
+soon after its poll is stored (within `RELEASE_EVERY`, many feeds a write), and whatever is
+left when the cycle ends, however it ends.
 """
 
 from __future__ import annotations
