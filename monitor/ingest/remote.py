@@ -37,7 +37,7 @@ from typing import Any
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.forking import forkserver
 from monitor.ingest.ingestion import Enriched, ingest
-from monitor.ingest.workers import die_with
+from monitor.ingest.workers import die_with, give_way
 from monitor.match.ruleset import RuleSet
 from monitor.models import Feed, FeedState, FetchResult, FetchStatus, Settings
 
@@ -214,6 +214,7 @@ def serve(
     """A worker's life: poll the feeds it is sent until told to stop (or its owner ends).
     `ruleset` is the pickled `RuleSet`, compiled at the first body the worker ingests."""
     die_with(owner)  # never outlive the process that owns the pool, even after a SIGKILL
+    give_way()  # to the processes that store and link what it parses
     asyncio.run(_Serving(jobs, results, ruleset, settings, link).run())
 
 

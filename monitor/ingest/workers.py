@@ -1,4 +1,4 @@
-"""Parse workers die with the process that started them, however it ends.
+"""Parse workers die with the process that started them, however it ends, and give way to it.
 
 The pool's workers are forked by multiprocessing's fork server, not by the service, and each
 of them holds the fork server's "alive" pipe open: when the service is killed (SIGKILL, OOM),
@@ -16,6 +16,14 @@ kill used to leave them all behind, and a restart added a new set.
 Once the workers are gone, the fork server sees its pipe close and exits too. The worker also
 ignores SIGINT: Ctrl-C reaches the whole process group, and stopping the workers is the
 owner's business (it kills them when it stops).
+
+`give_way()`, run next, lowers the worker's scheduling priority by `NICE`. A poll waits for
+the process that stores and, in a large cycle, for the one that links (`monitor.ingest.linkproc`);
+the parse workers only feed them. At one priority on two cores, the two workers took most of
+the CPU while linking fell behind: a cold poll of 1,000 feeds ended with ~4 s of linking alone
+on one core, the other idle. A step below, the workers get what those two leave, which is
+the rest of the machine: the same poll links as it stores, and ends sooner (see the README's
+Performance). The linking process and the fork server keep the owner's priority.
 """
 
 from __future__ import annotations
@@ -30,13 +38,16 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["die_with"]
+__all__ = ["NICE", "die_with", "give_way"]
 
 _Watch = Callable[[], None]
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 POLL_SECONDS = 1.0  # how often the fallback watch checks the owner
 EXIT_ORPHANED = 70  # the exit status of a worker whose owner is gone (EX_SOFTWARE)
+# How much lower a parse worker's priority is (a nice increment): its CPU share under
+# contention is about a third of a process at the owner's priority (10 made polls no faster).
+NICE = 5
 
 
 def die_with(owner: int) -> None:
@@ -45,6 +56,13 @@ def die_with(owner: int) -> None:
     _kill_with_parent()
     watch = _pidfd_watch(owner) or _polling_watch(owner)
     threading.Thread(target=watch, name=f"die-with-{owner}", daemon=True).start()
+
+
+def give_way() -> None:
+    """Lower this worker's priority by `NICE` (see the module docstring). Lowering needs no
+    privilege; where the system refuses anyway, the worker runs as it is."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(NICE)
 
 
 def _kill_with_parent() -> None:

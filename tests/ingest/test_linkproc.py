@@ -25,6 +25,7 @@ import pytest
 
 from monitor.ingest import linking
 from monitor.ingest.linking import link_pending, linking_alongside
+from monitor.ingest.linkproc import LinkerProcess
 from monitor.models import Item, Settings
 from monitor.store import Store
 from monitor.story.linker import Decision, Linker, Report
@@ -149,6 +150,25 @@ def test_a_small_cycle_links_in_its_own_process(
     ids = cycle(tried, news())  # 12 items: far from a full batch
     assert not [r for r in caplog.records if STARTED in r.getMessage()]
     assert tried.pending_count() == 0 and len(stories(tried, ids)) == 12
+
+
+def priority(store: Store, *, full: bool, batch: int) -> int:
+    """A job that gives the linking process's priority (its nice value) instead of linking."""
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_the_linking_process_keeps_its_owners_priority(tmp_path: Path) -> None:
+    """The parse workers give way (`workers.give_way`); what they feed must not."""
+
+    async def run(store: Store) -> int:
+        apart = LinkerProcess(store, priority)
+        try:
+            return await apart.link(full=False, batch=1)
+        finally:
+            await apart.close()
+
+    with Store(tmp_path / "p.db") as store:
+        assert asyncio.run(run(store)) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 # A cycle whose linking process hangs in its first batch, in a process of its own.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.ingest.poll import Parser, poll_cycle
+from monitor.ingest.workers import NICE
 from monitor.match.ruleset import RuleSet
 from monitor.models import Feed, FetchStatus, Settings
 from monitor.store import Store
@@ -80,6 +81,25 @@ async def test_workers_fetch_and_parse_and_the_cycle_s_process_makes_no_request(
     assert store.count_items() == 12
     workers = set(parser.worker_pids)
     assert len(seen) == 24 and set(seen) <= workers and os.getpid() not in workers
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
+
+
+async def test_the_workers_run_below_the_priority_of_the_processes_they_feed(
+    server: FeedServer, store: Store, parser: Parser
+) -> None:
+    feeds = feeds_at(server, 4, lambda n: with_etag(rss((f"g{n}", f"Story {n}")), f'"{n}"'))
+    summary = await poll_cycle(feeds, store, SETTINGS, parser=parser)
+    assert {o.status for o in summary.outcomes} == {FetchStatus.OK}
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    workers = parser.worker_pids
+    assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in workers] == [min(mine + NICE, 19)] * 2
+    # The fork server they came from, which forks the linking process too, kept this one's.
+    (server_pid,) = {parent_of(pid) for pid in workers}
+    assert server_pid != os.getpid() and os.getpriority(os.PRIO_PROCESS, server_pid) == mine
 
 
 async def test_the_settings_limits_hold_across_the_workers(store: Store, parser: Parser) -> None:
