@@ -22,6 +22,7 @@ from monitor.store import Store
 from tests.ingest.test_feed_login import LOGIN_ENV, needs_login
 from tests.ingest.test_poll import TWO, rss
 from tests.support.feedserver import Exchange, FeedServer, Route, crowd, stall, with_etag
+from tests.support.procs import parents
 
 SETTINGS = Settings(connect_timeout=2, read_timeout=2, total_timeout=4)
 
@@ -83,11 +84,6 @@ async def test_workers_fetch_and_parse_and_the_cycle_s_process_makes_no_request(
     assert len(seen) == 24 and set(seen) <= workers and os.getpid() not in workers
 
 
-def parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
-
-
 async def test_the_workers_run_below_the_priority_of_the_processes_they_feed(
     server: FeedServer, store: Store, parser: Parser
 ) -> None:
@@ -98,7 +94,8 @@ async def test_the_workers_run_below_the_priority_of_the_processes_they_feed(
     workers = parser.worker_pids
     assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in workers] == [min(mine + NICE, 19)] * 2
     # The fork server they came from, which forks the linking process too, kept this one's.
-    (server_pid,) = {parent_of(pid) for pid in workers}
+    tree = parents()
+    (server_pid,) = {tree[pid] for pid in workers}
     assert server_pid != os.getpid() and os.getpriority(os.PRIO_PROCESS, server_pid) == mine
 
 
