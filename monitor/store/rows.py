@@ -67,19 +67,14 @@ def _to_sql(value: object) -> object:
         # as_json, not dataclasses.asdict: the same dict, without its deep copy (~9% of a
         # worker's time with rules went to asdict)
         return json.dumps([tag.as_json() for tag in value], ensure_ascii=False)
-    if isinstance(value, tuple):  # regions
-        return _regions_json(value)
+    if isinstance(value, tuple):  # regions: codes in ASCII (regionfile), so as json.dumps gave
+        return _strings_json(value)
     return int(value) if isinstance(value, bool) else value
 
 
 # An item's regions and a match's terms repeat from item to item (the same few codes, a
 # rule's same few terms): each distinct tuple is made JSON once (json.dumps was ~4% of a
 # worker's time with the default rules, its C encoder entered through three Python calls).
-@lru_cache(maxsize=4096)
-def _regions_json(regions: tuple[str, ...]) -> str:
-    return json.dumps(list(regions))
-
-
 @lru_cache(maxsize=4096)
 def _strings_json(strings: tuple[str, ...]) -> str:
     return json.dumps(strings, ensure_ascii=False)

@@ -85,10 +85,11 @@ async def test_workers_fetch_and_parse_and_the_cycle_s_process_makes_no_request(
 
 
 async def test_the_workers_run_below_the_priority_of_the_processes_they_feed(
-    server: FeedServer, store: Store, parser: Parser
+    server: FeedServer, tmp_path: Path, parser: Parser
 ) -> None:
     feeds = feeds_at(server, 4, lambda n: with_etag(rss((f"g{n}", f"Story {n}")), f'"{n}"'))
-    summary = await poll_cycle(feeds, store, SETTINGS, parser=parser)
+    with Store(tmp_path / "p.db") as store:  # priorities do not depend on the backend
+        summary = await poll_cycle(feeds, store, SETTINGS, parser=parser)
     assert {o.status for o in summary.outcomes} == {FetchStatus.OK}
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     workers = parser.worker_pids
