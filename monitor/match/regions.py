@@ -212,10 +212,30 @@ def _inside_katakana_word(text: str, start: int, end: int) -> bool:
     return before or (end < len(text) and _is_katakana(hit[-1]) and _is_katakana(text[end]))
 
 
+# What before `日` makes it the day of a date, not Japan: a digit or a Han numeral (`13日朝`,
+# the morning of the 13th; `12月3日美国`, on 3 December the US) or the start of a day word
+# (`同日米国務省`, the same day the State Department; `今日美国`, today the US).
+_DAY_BEFORE = frozenset("0123456789〇一二三四五六七八九十百两今昨明同当當翌毎每连連次")
+
+
+def _day_of_a_date(text: str, start: int, end: int) -> bool:
+    """Whether a Han hit at `text[start:end]` begins with the `日` of a date: `日朝` (Japan and
+    North Korea) in `13日朝` is a morning. `日本` keeps its name (`今日本` is also "now Japan")."""
+    return (
+        text[start] == "日"
+        and start > 0
+        and text[start - 1] in _DAY_BEFORE
+        and end - start > 1
+        and text[start + 1] != "本"
+    )
+
+
 def _edges_ok(text: str, start: int, end: int, script: Script, kana: bool) -> bool:
     if kana and _inside_katakana_word(text, start, end):
         return False
-    return script is Script.HAN or boundary_ok(text, start, end, script)
+    if script is Script.HAN:
+        return not _day_of_a_date(text, start, end)
+    return boundary_ok(text, start, end, script)
 
 
 def _plan(alias: Alias, closure: dict[str, tuple[str, ...]]) -> tuple[bool, frozenset[str]] | None:
