@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import filecmp
+import json
 import logging
 import os
 import re
@@ -159,3 +160,30 @@ def test_the_demo_tells_its_reports_as_fewer_stories_one_told_in_several_languag
     told = re.search(r"\((\d+) outlets in ([^)]+)\)$", widest)
     assert told, widest
     assert int(told.group(1)) >= 3 and len(told.group(2).split(", ")) >= 2
+
+
+def test_the_demos_north_korean_launch_is_one_story_in_four_languages(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    # Told by a Korean, an English, a Japanese and a Chinese outlet within five hours, their
+    # reports share the launch's rule, its countries and the sea it came down in (동해, the
+    # Sea of Japan, 日本海): one entry for the analyst, not one per language.
+    done, home = demo_run
+    assert done.returncode == 0, done.stderr
+    out = home / "out"
+    where = ["--rules", str(out / "demo" / "rules"), "--db", str(out / "demo.db")]
+    query = ["--rule", "korea-missiles", "--json", "--since", "3650d", "--limit", "100"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "monitor", *where, "stories", *query],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    stories = [json.loads(line) for line in listed.stdout.splitlines()]
+    launch = {"hanbando-ilbo", "asia-wire", "toto-shimpo", "taipei-observer"}
+    that_day = [s for s in stories if s["first_report"].startswith(("2025-12-03", "2025-12-04"))]
+    holding = [s for s in that_day if launch & set(s["outlets"])]
+    assert len(holding) == 1, [(s["id"], s["outlets"]) for s in holding]
+    assert launch <= set(holding[0]["outlets"])
+    assert {"ko", "en", "ja", "zh-tw"} <= set(holding[0]["languages"])
