@@ -11,7 +11,8 @@ them. Bare whole numbers below 10 are dropped as well (one missile, two dead): t
 tell one event from another.
 
 Codes are the letter-and-digit names of exercises and weapons (`2026A` in `Joint Blade-2026A`,
-`H-6K`): written the same in every language, they are strong evidence. Named operations are
+`H-6K`, `J-15`, which `J15` is too): written the same in every language, they are strong
+evidence. Named operations are
 known exercise names in four languages (`Strait Thunder`, `海峡雷霆`), and any name quoted
 together with a code (`“联合利刃-2026A”`), which then also meets its own language's reports.
 """
@@ -67,7 +68,13 @@ _HAN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _HAN_NUMERALS = "〇一二两三四五六七八九十百千"
 _HAN_COUNTERS = "人名隻只艘架発发枚台機机件"
 _HAN_FIGURE = re.compile(f"([{_HAN_NUMERALS}]+)(?=[{_HAN_COUNTERS}])")
-_CODE = re.compile(r"(?<![a-z0-9])(\d{2,4}[a-z]|[a-z]{1,3}-\d{1,4}[a-z]?)(?![a-z0-9])")
+# `2026a`, `h-6k`, and `j15` as `j-15`: the Japanese press writes a weapon's name without the
+# hyphen the others write (J15 and J-15 fighters). Unhyphenated, two digits at least: `q3`
+# and `a1` are no weapons. A plural `s` goes (`_code`).
+_CODE = re.compile(
+    r"(?<![a-z0-9])(\d{2,4}[a-z]|[a-z]{1,3}-\d{1,4}[a-z]?|(?P<letters>[a-z]{1,3})(?P<rest>\d{2,4}[a-z]?))"
+    r"(?![a-z0-9])"
+)
 _QUOTED = re.compile(r"[\"“「『]([^\"”」』]{2,40})[\"”」』]")
 _NAME_BEFORE_CODE = re.compile(r"^(.+?)[\s\-‐–]*\d{4}[a-z]?$")
 
@@ -241,7 +248,14 @@ def codes(text: str) -> frozenset[str]:
 def _codes(folded: str, digits: bool | None = None) -> frozenset[str]:
     if not _has_digit(folded, digits):  # every code has one
         return frozenset()
-    return frozenset(m.group(1) for m in _CODE.finditer(folded))
+    return frozenset(map(_code, _CODE.finditer(folded)))
+
+
+def _code(m: re.Match[str]) -> str:
+    code = f"{m['letters']}-{m['rest']}" if m["letters"] else m.group(1)
+    if code[0].isalpha() and code.endswith("s") and code[-2].isdigit():
+        return code[:-1]  # an English plural: F-15s are F-15 fighters
+    return code
 
 
 def operations(text: str) -> frozenset[str]:

@@ -82,6 +82,15 @@ def test_a_code_is_the_same_in_every_script_and_is_not_a_number() -> None:
     assert numbers("“联合利刃-2026A”演习") == frozenset()
 
 
+def test_a_weapon_written_without_its_hyphen_is_the_same_code() -> None:
+    # The Japanese press writes J15 and F15; the English and Korean J-15 and F-15.
+    assert codes("空母「遼寧」のJ15戦闘機が空自のF15に照射") == {"j-15", "f-15"}
+    assert codes("J-15 fighters locked radar on F-15s") == {"j-15", "f-15"}
+    assert codes("J-15 전투기가 F-15 전투기에 레이더") == {"j-15", "f-15"}
+    assert codes("Nvidia's H200 and the A321neo") == {"h-200"}  # 321neo: more letters after
+    assert codes("Q3 sales rose at the A1 plant") == frozenset()  # one digit: no weapon
+
+
 def test_known_operations_meet_across_languages_and_scripts() -> None:
     for text in [
         "PLA launches Strait Thunder-2025A drills",
