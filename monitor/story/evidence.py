@@ -12,9 +12,9 @@ tell one event from another.
 
 Codes are the letter-and-digit names of exercises and weapons (`2026A` in `Joint Blade-2026A`,
 `H-6K`, `J-15`, which `J15` is too): written the same in every language, they are strong
-evidence. Named operations are
-known exercise names in four languages (`Strait Thunder`, `海峡雷霆`), and any name quoted
-together with a code (`“联合利刃-2026A”`), which then also meets its own language's reports.
+evidence. Named operations are known exercise names in four languages (`Strait Thunder`,
+`海峡雷霆`), and any name quoted together with a code (`“联合利刃-2026A”`), which then also
+meets its own language's reports.
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ _HAN_FIGURE = re.compile(f"([{_HAN_NUMERALS}]+)(?=[{_HAN_COUNTERS}])")
 # hyphen the others write (J15 and J-15 fighters). Unhyphenated, two digits at least: `q3`
 # and `a1` are no weapons. A plural `s` goes (`_code`).
 _CODE = re.compile(
-    r"(?<![a-z0-9])(\d{2,4}[a-z]|[a-z]{1,3}-\d{1,4}[a-z]?|(?P<letters>[a-z]{1,3})(?P<rest>\d{2,4}[a-z]?))"
-    r"(?![a-z0-9])"
+    r"(?<![a-z0-9])("
+    r"\d{2,4}[a-z]|[a-z]{1,3}-\d{1,4}[a-z]?"  # 2026a, h-6k
+    r"|(?P<letters>[a-z]{1,3})(?P<rest>\d{2,4}[a-z]?)"  # j15
+    r")(?![a-z0-9])"
 )
 _QUOTED = re.compile(r"[\"“「『]([^\"”」』]{2,40})[\"”」』]")
 _NAME_BEFORE_CODE = re.compile(r"^(.+?)[\s\-‐–]*\d{4}[a-z]?$")
