@@ -85,8 +85,13 @@ def items_search(
             click.echo(json.dumps(doc, ensure_ascii=False))
         else:
             click.echo(report.item_lines(stored, matched, tz))
-    if not as_json and not found:
-        click.echo("no items found", err=True)
+    if not found:
+        from monitor.cli.hints import nothing_found
+
+        filters = {"region": region, "rule_id": rule_id, "entity": entity, "feed_id": feed_id}
+        why = nothing_found("items", paths, **filters)
+        for line in why or ([] if as_json else ["no items found"]):
+            click.echo(line, err=True)
 
 
 def known_story(store: Store, story: int) -> None:

@@ -78,8 +78,12 @@ def stories(
             click.echo(json.dumps(story_json(view, tz), ensure_ascii=False))
         else:
             click.echo(story_text(view, tz))
-    if not views and not as_json:
-        click.echo("no stories found", err=True)
+    if not views:
+        from monitor.cli.hints import nothing_found
+
+        why = nothing_found("stories", paths, region=region, rule_id=rule_id)
+        for line in why or ([] if as_json else ["no stories found"]):
+            click.echo(line, err=True)
 
 
 def story_views(store: Store, rows: Sequence[StoryRow], now: datetime) -> list[StoryView]:

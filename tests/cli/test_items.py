@@ -226,3 +226,27 @@ def test_the_text_around_a_hit_is_cut_to_its_neighbourhood() -> None:
     # Where folding changes the length (ß is ss), the folded text is shown: offsets fit it.
     folded = context("Straße Taiwan", Hit("taiwan", "title", 8, 14))
     assert folded == "strasse [taiwan]"
+
+
+def test_a_filter_naming_nothing_known_says_so(polled: tuple[FeedServer, Path, Path]) -> None:
+    # A typo in a filter must not read as "no news": each unknown name is said, with the
+    # closest known one; the search still exits 0, and --json keeps standard output clean.
+    _server, rules, db = polled
+    typo = run(rules, db, "items", "search", "--rule", "dprk-missiles", "--region", "taiwan")
+    assert typo.exit_code == 0 and typo.stdout == ""
+    alerts = rules / "alerts"
+    assert typo.stderr.splitlines() == [
+        "no items found: no region has the code 'taiwan' (did you mean TW?)",
+        f"no items found: no rule has the id 'dprk-missiles' in {alerts} (did you mean dprk?)",
+    ]
+    wrong = run(rules, db, "items", "search", "--feed", "wir", "--entity", "xi-jinpin", "--json")
+    assert wrong.exit_code == 0 and wrong.stdout == ""
+    assert "no entity has the id 'xi-jinpin' (did you mean xi-jinping?)" in wrong.stderr
+    assert (
+        f"no feed has the id 'wir' in {rules / 'feeds.yaml'} (did you mean wire?)" in wrong.stderr
+    )
+    # Names that exist: nothing found is only that.
+    known = run(
+        rules, db, "items", "search", "nothing-like-this", "--rule", "dprk", "--region", "KP"
+    )
+    assert known.stderr == "no items found\n"

@@ -178,7 +178,14 @@ def test_filters_by_time_rule_and_region(setup: Setup) -> None:
     assert lines(setup.ok("stories", "--json", "--rule", "no-such-rule")) == []
     assert {s["id"] for s in lines(setup.ok("stories", "--json", "--region", "kp"))} == ruled
     assert lines(setup.ok("stories", "--json", "--region", "TW")) == []
-    assert "no stories found" in setup.run("stories", "--region", "TW").stderr
+    assert setup.run("stories", "--region", "TW").stderr == "no stories found\n"
+    typo = setup.run("stories", "--rule", "korea-missile", "--region", "north korea")
+    assert typo.exit_code == 0 and typo.stdout == ""
+    alerts, ids = setup.rules / "alerts", "korea-missiles?"
+    assert typo.stderr.splitlines() == [
+        "no stories found: no region has the code 'north korea' (did you mean KP?)",
+        f"no stories found: no rule has the id 'korea-missile' in {alerts} (did you mean {ids})",
+    ]
 
 
 def test_split_and_merge_are_kept_through_a_later_poll(setup: Setup) -> None:

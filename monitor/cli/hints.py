@@ -1,0 +1,109 @@
+"""Why a listing found nothing, when one of its filters names something that does not exist.
+
+`monitor stories --region TAIWAN` or `items search --rule korea-missile` used to answer "no
+stories found", which reads as "no news": for this service the worst answer a typo can get.
+When a search finds nothing, each filter is looked up where its names live (the region
+gazetteer, the alert rules, the entities, feeds.yaml, all with the user's files under
+`rules/`) and one that names nothing known is said, with the closest name when there is one.
+Only then: a search that finds something never pays for loading them. A file that cannot be
+read gives no hint (the search itself never needed it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Collection, Iterable
+
+from monitor.cli.common import Paths
+from monitor.errors import MonitorError
+
+
+def nothing_found(
+    what: str,
+    paths: Paths,
+    *,
+    region: str | None = None,
+    rule_id: str | None = None,
+    entity: str | None = None,
+    feed_id: str | None = None,
+) -> tuple[str, ...]:
+    """What a search for `what` ("items", "stories") that found nothing says about the
+    filters given that name nothing known, one line each (empty: they all exist)."""
+    checks: list[tuple[str | None, Callable[[str, Paths], str | None]]] = [
+        (region, _region),
+        (rule_id, _rule),
+        (entity, _entity),
+        (feed_id, _feed),
+    ]
+    found = (_safely(check, value, paths) for value, check in checks if value)
+    return tuple(f"no {what} found: {reason}" for reason in found if reason)
+
+
+def _safely(check: Callable[[str, Paths], str | None], value: str, paths: Paths) -> str | None:
+    try:
+        return check(value, paths)
+    except (MonitorError, OSError):
+        return None
+
+
+def _region(code: str, paths: Paths) -> str | None:
+    from monitor.match.regions import load_gazetteer
+    from monitor.match.ruleset import rule_paths
+    from monitor.match.textnorm import fold
+
+    regions_file = rule_paths(paths.rules)[1]
+    gazetteer = load_gazetteer(regions_file if regions_file.exists() else None)
+    if code.upper() in gazetteer.codes:
+        return None
+    # A name written for a code (`--region taiwan`): the gazetteer knows which code it is.
+    named = {c for i in gazetteer.indices(fold(code)) for c in gazetteer.aliases[i].codes}
+    guess = sorted(named) or _closest(code.upper(), gazetteer.codes)
+    return f"no region has the code {code!r}{_did_you_mean(guess)}"
+
+
+def _rule(rule_id: str, paths: Paths) -> str | None:
+    from monitor.match.rules import load_rules
+    from monitor.match.ruleset import rule_paths
+
+    alerts = rule_paths(paths.rules)[0]
+    rules, _ = load_rules(alerts, include_disabled=True, log_skipped=False)
+    ids = {r.id for r in rules}
+    if not ids or rule_id in ids:
+        return None  # no rules to compare with (a broken file): the stored matches decide
+    return f"no rule has the id {rule_id!r} in {alerts}{_did_you_mean(_closest(rule_id, ids))}"
+
+
+def _entity(entity: str, paths: Paths) -> str | None:
+    from monitor.match.regions import load_gazetteer
+    from monitor.match.ruleset import load_tagger, rule_paths
+
+    _, regions_file, entities_file = rule_paths(paths.rules)
+    codes = load_gazetteer(regions_file if regions_file.exists() else None).codes
+    ids = {e.id for e in load_tagger(entities_file, codes).entities}
+    if entity.lower() in ids:
+        return None
+    return f"no entity has the id {entity!r}{_did_you_mean(_closest(entity.lower(), ids))}"
+
+
+def _feed(feed_id: str, paths: Paths) -> str | None:
+    from monitor.ingest.feeds import load_feeds
+
+    ids = {f.id for f in load_feeds(paths.feeds).feeds}
+    if feed_id in ids:
+        return None
+    return f"no feed has the id {feed_id!r} in {paths.feeds}{_did_you_mean(_closest(feed_id, ids))}"
+
+
+def _closest(name: str, known: Collection[str]) -> list[str]:
+    """The known name most like `name`: by spelling, else one holding it or held in it
+    (`dprk` for `dprk-missiles`)."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        return close
+    holding = [k for k in known if len(k) > 1 and (k in name or name in k)]
+    return sorted(holding, key=lambda k: (abs(len(k) - len(name)), k))[:1]
+
+
+def _did_you_mean(names: Iterable[str]) -> str:
+    listed = " or ".join(names)
+    return f" (did you mean {listed}?)" if listed else ""
