@@ -6,52 +6,66 @@ When a search finds nothing, each filter is looked up where its names live (the 
 gazetteer, the alert rules, the entities, feeds.yaml, all with the user's files under
 `rules/`) and one that names nothing known is said, with the closest name when there is one.
 Only then: a search that finds something never pays for loading them. A file that cannot be
-read gives no hint (the search itself never needed it).
+read gives no hint (the search itself never needed it). The console's stories and search
+pages say the same under their empty lists.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
 
-from monitor.cli.common import Paths
 from monitor.errors import MonitorError
 
 
-def nothing_found(
-    what: str,
-    paths: Paths,
+def unknown_filters(
+    rules_dir: Path,
     *,
     region: str | None = None,
     rule_id: str | None = None,
     entity: str | None = None,
     feed_id: str | None = None,
 ) -> tuple[str, ...]:
-    """What a search for `what` ("items", "stories") that found nothing says about the
-    filters given that name nothing known, one line each (empty: they all exist)."""
-    checks: list[tuple[str | None, Callable[[str, Paths], str | None]]] = [
+    """What a search that found nothing says about the filters given that name nothing
+    known, one phrase each (empty: they all exist), with the user's files under `rules_dir`:
+    `no region has the code 'taiwan' (did you mean TW?)`."""
+    checks: list[tuple[str | None, Callable[[str, Path], str | None]]] = [
         (region, _region),
         (rule_id, _rule),
         (entity, _entity),
         (feed_id, _feed),
     ]
-    found = (_safely(check, value, paths) for value, check in checks if value)
-    return tuple(f"no {what} found: {reason}" for reason in found if reason)
+    found = (_safely(check, value, rules_dir) for value, check in checks if value)
+    return tuple(reason for reason in found if reason)
 
 
-def _safely(check: Callable[[str, Paths], str | None], value: str, paths: Paths) -> str | None:
+def nothing_found(what: str, reasons: tuple[str, ...], as_json: bool) -> list[str]:
+    """The lines a command prints on standard error when it found no `what`: a line per
+    reason, else (not with --json) that nothing was found."""
+    if reasons:
+        return [f"no {what} found: {reason}" for reason in reasons]
+    return [] if as_json else [f"no {what} found"]
+
+
+def sentence(reason: str) -> str:
+    """A reason as the console writes it, a sentence: `No region has the code 'x'.`"""
+    return f"{reason[:1].upper()}{reason[1:]}."
+
+
+def _safely(check: Callable[[str, Path], str | None], value: str, rules_dir: Path) -> str | None:
     try:
-        return check(value, paths)
+        return check(value, rules_dir)
     except (MonitorError, OSError):
         return None
 
 
-def _region(code: str, paths: Paths) -> str | None:
+def _region(code: str, rules_dir: Path) -> str | None:
     from monitor.match.regions import load_gazetteer
     from monitor.match.ruleset import rule_paths
     from monitor.match.textnorm import fold
 
-    regions_file = rule_paths(paths.rules)[1]
+    regions_file = rule_paths(rules_dir)[1]
     gazetteer = load_gazetteer(regions_file if regions_file.exists() else None)
     if code.upper() in gazetteer.codes:
         return None
@@ -61,11 +75,11 @@ def _region(code: str, paths: Paths) -> str | None:
     return f"no region has the code {code!r}{_did_you_mean(guess)}"
 
 
-def _rule(rule_id: str, paths: Paths) -> str | None:
+def _rule(rule_id: str, rules_dir: Path) -> str | None:
     from monitor.match.rules import load_rules
     from monitor.match.ruleset import rule_paths
 
-    alerts = rule_paths(paths.rules)[0]
+    alerts = rule_paths(rules_dir)[0]
     rules, _ = load_rules(alerts, include_disabled=True, log_skipped=False)
     ids = {r.id for r in rules}
     if not ids or rule_id in ids:
@@ -73,11 +87,11 @@ def _rule(rule_id: str, paths: Paths) -> str | None:
     return f"no rule has the id {rule_id!r} in {alerts}{_did_you_mean(_closest(rule_id, ids))}"
 
 
-def _entity(entity: str, paths: Paths) -> str | None:
+def _entity(entity: str, rules_dir: Path) -> str | None:
     from monitor.match.regions import load_gazetteer
     from monitor.match.ruleset import load_tagger, rule_paths
 
-    _, regions_file, entities_file = rule_paths(paths.rules)
+    _, regions_file, entities_file = rule_paths(rules_dir)
     codes = load_gazetteer(regions_file if regions_file.exists() else None).codes
     ids = {e.id for e in load_tagger(entities_file, codes).entities}
     if entity.lower() in ids:
@@ -85,13 +99,14 @@ def _entity(entity: str, paths: Paths) -> str | None:
     return f"no entity has the id {entity!r}{_did_you_mean(_closest(entity.lower(), ids))}"
 
 
-def _feed(feed_id: str, paths: Paths) -> str | None:
+def _feed(feed_id: str, rules_dir: Path) -> str | None:
     from monitor.ingest.feeds import load_feeds
 
-    ids = {f.id for f in load_feeds(paths.feeds).feeds}
+    feeds = rules_dir / "feeds.yaml"
+    ids = {f.id for f in load_feeds(feeds).feeds}
     if feed_id in ids:
         return None
-    return f"no feed has the id {feed_id!r} in {paths.feeds}{_did_you_mean(_closest(feed_id, ids))}"
+    return f"no feed has the id {feed_id!r} in {feeds}{_did_you_mean(_closest(feed_id, ids))}"
 
 
 def _closest(name: str, known: Collection[str]) -> list[str]:

@@ -86,11 +86,10 @@ def items_search(
         else:
             click.echo(report.item_lines(stored, matched, tz))
     if not found:
-        from monitor.cli.hints import nothing_found
+        from monitor.cli.hints import nothing_found, unknown_filters
 
         filters = {"region": region, "rule_id": rule_id, "entity": entity, "feed_id": feed_id}
-        why = nothing_found("items", paths, **filters)
-        for line in why or ([] if as_json else ["no items found"]):
+        for line in nothing_found("items", unknown_filters(paths.rules, **filters), as_json):
             click.echo(line, err=True)
 
 

@@ -79,10 +79,10 @@ def stories(
         else:
             click.echo(story_text(view, tz))
     if not views:
-        from monitor.cli.hints import nothing_found
+        from monitor.cli.hints import nothing_found, unknown_filters
 
-        why = nothing_found("stories", paths, region=region, rule_id=rule_id)
-        for line in why or ([] if as_json else ["no stories found"]):
+        why = unknown_filters(paths.rules, region=region, rule_id=rule_id)
+        for line in nothing_found("stories", why, as_json):
             click.echo(line, err=True)
 
 

@@ -279,7 +279,7 @@ def test_results_show_feed_time_language_regions_rules_and_links(
     assert outlet.get("rel") == "noopener noreferrer"
 
 
-def test_more_results_and_the_empty_state(client: TestClient) -> None:
+def test_more_results_and_the_empty_state(client: TestClient, console_state: DemoState) -> None:
     doc = get(client, "/search", q="china", limit="2")
     assert len(result_ids(doc)) == 2
     more = sel(doc, "#search-more")[0].get("href")
@@ -287,6 +287,14 @@ def test_more_results_and_the_empty_state(client: TestClient) -> None:
     assert len(result_ids(get(client, more))) == 4
     empty = get(client, "/search", q="zzzyxq")
     assert "No stored item matches" in sel(empty, "#search-empty")[0].text_content()
+    assert not sel(empty, "p.unknown-filter")  # every filter names something known
+    typo = get(client, "/search", region="taiwan", rule="korea-missile", entity="xi-jinpin")
+    assert [p.text_content() for p in sel(typo, "p.unknown-filter")] == [
+        "No region has the code 'taiwan' (did you mean TW?).",
+        f"No rule has the id 'korea-missile' in {console_state.rules / 'alerts'} (did you mean"
+        " korea-missiles?).",
+        "No entity has the id 'xi-jinpin' (did you mean xi-jinping?).",
+    ]
     newest = get(client, "/search")  # nothing typed: the newest items, as the CLI lists them
     assert len(result_ids(newest)) == 20
     assert "type a query" in sel(newest, "#search-count")[0].text_content()

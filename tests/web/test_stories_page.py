@@ -70,6 +70,19 @@ def test_the_page_is_a_get_form_and_a_list_of_stories(client: TestClient) -> Non
 
 
 @on_both
+def test_a_filter_naming_nothing_known_says_so(client: TestClient) -> None:
+    # A typo must not read as "no news": the empty list says which filter names nothing.
+    doc = html(client.get(f"{ALL}&region=north+korea&entity=xi-jinpin"))
+    assert not rows(doc)
+    assert [p.text_content() for p in doc.xpath("//p[contains(@class, 'unknown-filter')]")] == [
+        "No region has the code 'north korea' (did you mean KP?).",
+        "No entity has the id 'xi-jinpin' (did you mean xi-jinping?).",
+    ]
+    known = html(client.get(f"{ALL}&region=KP&since=6h"))  # nothing that recent: only that
+    assert not rows(known) and not known.xpath("//p[contains(@class, 'unknown-filter')]")
+
+
+@on_both
 def test_pages_hold_every_story_once(client: TestClient, console_state: DemoState) -> None:
     listed = all_ids(client, ALL)
     with Store(console_state.db) as store:
