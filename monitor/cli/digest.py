@@ -255,5 +255,20 @@ def digest_enable(paths: Paths, receiver_id: str) -> None:
 
     with open_store(paths) as store:
         if not Outbox(store).enable_receiver(receiver_id):
-            raise MonitorError(f"receiver {receiver_id!r} is not disabled")
+            raise MonitorError(_not_disabled(paths, receiver_id))
+
+
+def _not_disabled(paths: Paths, receiver_id: str) -> str:
+    """Why `digest enable` had nothing to do: the receiver is not disabled, or (a typo) there
+    is no receiver of that id in channels.yaml."""
+    from monitor.digest.channels import load_channels
+
+    path = paths.rules / "channels.yaml"
+    try:
+        known = sorted(load_channels(path).receivers)
+    except MonitorError:
+        known = []  # a broken file: what the store says is all there is to say
+    if known and receiver_id not in known:
+        return f"no receiver {receiver_id!r} in {path} (receivers: {', '.join(known)})"
+    return f"receiver {receiver_id!r} is not disabled"
     click.echo(f"receiver {receiver_id} enabled")

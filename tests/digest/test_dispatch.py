@@ -17,6 +17,9 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
+from click.testing import CliRunner
+
+from monitor.cli.main import main
 from monitor.store.outbox import Outbox
 from tests.digest.world import (
     NOW,
@@ -217,3 +220,18 @@ def test_killed_between_send_and_record_resends_once_byte_identical(world: World
     assert first.body == second.body
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == frozen.id
     assert outbox.counts() == {"delivered": 1}
+
+
+def test_enabling_a_receiver_that_is_not_disabled_says_why(world: World) -> None:
+    # A typo names the receivers there are; a known one that is not disabled says that.
+    (world.rules_dir / "channels.yaml").write_text(hook_channels("http://127.0.0.1:9/hook"))
+
+    def enable(receiver: str) -> str:
+        args = ["--rules", str(world.rules_dir), "--db", str(world.db), "digest", "enable"]
+        result = CliRunner().invoke(main, [*args, receiver])
+        assert result.exit_code == 1, result.output
+        return result.stderr
+
+    channels_file = world.rules_dir / "channels.yaml"
+    assert enable("opps") == f"monitor: no receiver 'opps' in {channels_file} (receivers: ops)\n"
+    assert enable("ops") == "monitor: receiver 'ops' is not disabled\n"
