@@ -165,13 +165,6 @@ def test_the_demo_tells_its_reports_as_fewer_stories_one_told_in_several_languag
 # Developments of the sample week, each told by outlets in several languages within hours,
 # by the titles of their reports: one entry each for the analyst, not one per language.
 ONE_STORY = {
-    # The rule, the countries and the sea the missiles came down in (동해, 日本海).
-    "launch": (
-        "North Korea fires ballistic missiles toward the Sea of Japan",
-        "북한, 동해상으로 단거리 탄도미사일 2발 발사",
-        "北朝鮮が弾道ミサイル2発を発射 EEZ外に落下か",
-        "北韓試射彈道飛彈 日韓嚴密戒備",
-    ),
     # The carrier, the air force, Okinawa, and the fighters (J-15 in English, J15 in Japanese).
     "radar": (
         "Japan protests after Chinese fighters lock radar on its jets near Okinawa",

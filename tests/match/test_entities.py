@@ -76,15 +76,11 @@ def test_ids_are_well_formed_and_each_curated_file_owns_its_ids() -> None:
                 assert ident in owners, f"{name}.yaml changes {ident}, which nobody creates"
 
 
-# Seas between countries that the region gazetteer has no code for: no region is theirs.
-SEAS = frozenset({"sea-of-japan"})
-
-
 def test_countries_and_parents_are_gazetteer_codes(shipped: Entities, gaz: Gazetteer) -> None:
     for entity in shipped:
         assert entity.country is None or entity.country in gaz.codes, entity.id
         assert entity.parent is None or entity.parent in gaz.codes, entity.id
-        if entity.kind == "place" and entity.id not in SEAS:
+        if entity.kind == "place":
             assert entity.country, entity.id  # every place lies in some region
     # A disputed place carries the dispute's code and its holder, as SENKAKU has JP.
     shoal = shipped["scs-second-thomas-shoal"]

@@ -1,0 +1,46 @@
+"""A sea is no evidence that two reports tell one development: weather, fishing, shipping and
+other navies' drills name the Sea of Japan (동해, 日本海) as often as a North Korean launch does.
+Reports written for this test, tagged by the real tagger with the default rules
+(`monitor.story.evaluate`), linked in published order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from benchmarks.stories import Report
+from monitor.story.evaluate import cluster
+
+START = datetime(2026, 1, 10, tzinfo=UTC)
+
+# (id, language, minutes after START, title, summary)
+REPORTS = [
+    ("launch-ko", "ko", 0, "북한, 동해상으로 탄도미사일 발사",
+     "합동참모본부는 북한이 동해상으로 단거리 탄도미사일 2발을 발사했다고 밝혔다."),
+    ("launch-en", "en", 30, "North Korea fires ballistic missiles into the Sea of Japan",
+     "South Korea's Joint Chiefs of Staff said two short-range ballistic missiles were launched."),
+    ("snow-ja", "ja", 90, "日本海側で大雪 交通に乱れ",
+     "強い冬型の気圧配置の影響で、日本海側を中心に大雪となり、交通機関に乱れが出ている。"),
+    ("snow-en", "en", 100, "Heavy snow on Japan's Sea of Japan coast disrupts trains",
+     "A strong winter pattern brought heavy snow to the Sea of Japan side of Honshu."),
+    ("rescue-zh", "zh", 120, "日本海沿岸渔船遇险 海上保安厅展开救援",
+     "一艘渔船在日本海沿岸遇险，日本海上保安厅正在展开救援。"),
+    ("drill-en", "en", 150, "Russian and Chinese warships fire missiles in Sea of Japan drills",
+     "The Russian Pacific Fleet said its ships and Chinese destroyers fired cruise missiles at "
+     "targets during joint drills."),
+    ("drill-ko", "ko", 170, "중러 함정, 동해서 연합훈련…미사일 사격",
+     "러시아 태평양함대는 중국 해군 구축함과 함께 동해에서 연합훈련을 하며 "
+     "순항미사일 사격을 했다고 밝혔다."),
+]  # fmt: skip
+
+
+def test_reports_naming_the_same_sea_are_not_one_story_for_that() -> None:
+    reports = [
+        Report(rid, f"outlet-{rid}", lang, START + timedelta(minutes=m), title, summary, "")
+        for rid, lang, m, title, summary in REPORTS
+    ]
+    story = {rid: n for n, group in enumerate(cluster(reports)) for rid in group}
+    assert story["launch-ko"] == story["launch-en"]  # the launch itself: one story
+    launch = story["launch-ko"]
+    for other in ("snow-ja", "snow-en", "rescue-zh", "drill-en", "drill-ko"):
+        assert story[other] != launch, other
+    assert story["snow-ja"] != story["drill-ko"]
