@@ -112,10 +112,11 @@ def _feed(feed_id: str, rules_dir: Path) -> str | None:
 def _closest(name: str, known: Collection[str]) -> list[str]:
     """The known name most like `name`: by spelling, else one holding it or held in it
     (`dprk` for `dprk-missiles`)."""
-    close = difflib.get_close_matches(name, sorted(known), n=1)
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
     if close:
         return close
-    holding = [k for k in known if len(k) > 1 and (k in name or name in k)]
+    # Four characters at least: `NO` (Norway) is in `NORTH`, by chance.
+    holding = [k for k in known if min(len(k), len(name)) >= 4 and (k in name or name in k)]
     return sorted(holding, key=lambda k: (abs(len(k) - len(name)), k))[:1]
 
 

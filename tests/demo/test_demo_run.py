@@ -171,13 +171,6 @@ ONE_STORY = {
         "中国軍機が空自機にレーダー照射 政府が抗議",
         "中 전투기, 日 자위대기에 레이더 조준…일본 강력 항의",
     ),
-    # The rule and the Nansei Islands (southwestern islands, 南西諸島, 남서제도, 西南诸岛).
-    "budget": (
-        "Japan’s cabinet backs record defence budget with more long-range missiles",
-        "防衛費、過去最大へ 南西諸島の防空と長射程ミサイルを強化",
-        "일본 방위비 역대 최대…남서제도 미사일 배치 확대",
-        "日本防卫预算再创新高引发地区担忧",
-    ),
 }
 
 

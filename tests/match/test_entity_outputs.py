@@ -75,7 +75,7 @@ def polled(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 def search(rules: Path, db: Path, *args: str) -> list[dict[str, object]]:
     result = run(rules, db, "items", "search", "--json", *args)
     assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.output.splitlines()]
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def guids(docs: list[dict[str, object]]) -> list[object]:

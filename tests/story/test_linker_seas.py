@@ -1,6 +1,7 @@
-"""A sea is no evidence that two reports tell one development: weather, fishing, shipping and
-other navies' drills name the Sea of Japan (동해, 日本海) as often as a North Korean launch does.
-Reports written for this test, tagged by the real tagger with the default rules
+"""A sea or a long island chain is no evidence that two reports tell one development: weather,
+fishing, shipping and other navies' drills name the Sea of Japan (동해, 日本海) as often as a
+North Korean launch does, and a typhoon the Nansei Islands (南西諸島) as often as a defence
+plan. Reports written for this test, tagged by the real tagger with the default rules
 (`monitor.story.evaluate`), linked in published order."""
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ REPORTS = [
     ("drill-ko", "ko", 170, "중러 함정, 동해서 연합훈련…미사일 사격",
      "러시아 태평양함대는 중국 해군 구축함과 함께 동해에서 연합훈련을 하며 "
      "순항미사일 사격을 했다고 밝혔다."),
+    ("budget-ja", "ja", 600, "防衛費、過去最大へ 南西諸島の防空を強化",
+     "政府は来年度予算案で防衛費を過去最大とし、南西諸島の防空強化を盛り込んだ。"),
+    ("rain-ja", "ja", 660, "南西諸島で記録的大雨 土砂災害に警戒",
+     "気象庁によると、南西諸島では記録的な大雨となり、土砂災害への警戒が呼びかけられている。"),
 ]  # fmt: skip
 
 
-def test_reports_naming_the_same_sea_are_not_one_story_for_that() -> None:
+def test_reports_naming_the_same_sea_or_islands_are_not_one_story_for_that() -> None:
     reports = [
         Report(rid, f"outlet-{rid}", lang, START + timedelta(minutes=m), title, summary, "")
         for rid, lang, m, title, summary in REPORTS
@@ -44,3 +49,4 @@ def test_reports_naming_the_same_sea_are_not_one_story_for_that() -> None:
     for other in ("snow-ja", "snow-en", "rescue-zh", "drill-en", "drill-ko"):
         assert story[other] != launch, other
     assert story["snow-ja"] != story["drill-ko"]
+    assert story["budget-ja"] != story["rain-ja"]
