@@ -15,7 +15,9 @@ EMM's cross-language cluster linking (concepts, places and names), with three ch
    after `HALF_LIFE`). The evidence a decision names is the shared part, largest first.
 
 A report joins the best-fitting story when the fit reaches `JOIN` and something shared is
-more than countries and capitals (see `_enough`); otherwise it starts its own story.
+more than countries and capitals (`_strong`), or words in its language are, or a capital is
+while the news is breaking (`_thin`); otherwise it starts its own story. Where only countries
+and capitals are shared, the words carry the link (`WEAK_FIT_SHARE`, `WEAK_TEXT_WEIGHT`).
 Precision first: a report that only weakly fits is shown as a development of its own, and
 two guards keep look-alikes apart: places below a country that differ (`PLACE_CONFLICT`), and
 a report saying it follows an earlier development ("again", "a day after": `SEQUEL_GAP`).
@@ -50,6 +52,12 @@ SEQUEL_GAP = timedelta(hours=6)
 # country and none is the same: two quakes, two shoals, two capitals' meetings.
 PLACE_CONFLICT = 0.5
 THIN_GAP = 3.0  # hours within which a shared capital (and countries) is enough
+# When a report shares nothing but countries and capitals with a story in its own language,
+# the words must carry the link: the features' fit counts this share of itself and the text
+# this weight. Two reports that name only Tokyo and Japan have near-identical feature vectors
+# whatever they tell (a summit, an explosion at the station); their words tell them apart.
+WEAK_FIT_SHARE = 0.25
+WEAK_TEXT_WEIGHT = 1.0
 WHY_MAX = 6  # evidence phrases a decision names, besides the words and the time
 
 
@@ -124,10 +132,12 @@ class Scorer:
             held = map(story.features.__contains__, features)
             shared = reduce(add, compress(self._feature_squares, held), 0.0)
             most += math.sqrt(shared) / feature_norm
+        text = 0.0
         if word_norm:
             shared = reduce(add, compress(self._words[3], self._held_words(ev, story)), 0.0)
-            most += TEXT_WEIGHT * math.sqrt(shared) / word_norm
-        return most
+            text = math.sqrt(shared) / word_norm
+        # The fit weighs the two as one of `score`'s two cases does: the larger bounds both.
+        return max(most + TEXT_WEIGHT * text, WEAK_FIT_SHARE * most + WEAK_TEXT_WEIGHT * text)
 
     def _held_words(self, ev: Evidence, story: Profile) -> list[bool]:
         """Which of the report's words `story` holds in their language (read once per
@@ -199,9 +209,14 @@ class Scorer:
         fit, shared = self._features(part, story)
         text, words = self._text(ev, part, story)
         gap = part.gap
-        if not words and not _enough(shared, gap):
+        strong = _strong(shared)
+        if not words and not (strong or _thin(shared, gap)):
             return 0.0, []
-        total = (fit + TEXT_WEIGHT * text) * 0.5 ** (gap / HALF_LIFE)
+        if words and not strong:  # countries and capitals only: the words carry the link
+            total = WEAK_FIT_SHARE * fit + WEAK_TEXT_WEIGHT * text
+        else:
+            total = fit + TEXT_WEIGHT * text
+        total *= 0.5 ** (gap / HALF_LIFE)
         if ev.places and story.places and ev.places.isdisjoint(story.places):
             total *= PLACE_CONFLICT  # Hualien is not Miyagi, whatever else they share
         if not explain:
@@ -246,12 +261,15 @@ def _rarest(mine: Mapping[str, float], words: list[str]) -> list[tuple[float, st
     return [(-mine[w], w) for w in words]
 
 
-def _enough(shared: list[tuple[str, float]], gap: float) -> bool:
-    """Whether shared features can make a link without shared words: something more than
-    countries and capitals, or a capital while the news is breaking (a meeting in Tokyo told
-    in three languages the same hours; never a day on)."""
-    if any(kind(f) not in WEAK_KINDS for f, _ in shared):
-        return True
+def _strong(shared: list[tuple[str, float]]) -> bool:
+    """Whether something more than countries and capitals is shared: enough for a link
+    without shared words, and for the features' fit to count in full."""
+    return any(kind(f) not in WEAK_KINDS for f, _ in shared)
+
+
+def _thin(shared: list[tuple[str, float]], gap: float) -> bool:
+    """Whether a capital, with countries, is enough without shared words: while the news is
+    breaking (a meeting in Tokyo told in three languages the same hours; never a day on)."""
     return gap <= THIN_GAP and any(kind(f) == "capital" for f, _ in shared)
 
 

@@ -33,6 +33,8 @@ from monitor.story.scoring import (
     SEQUEL_GAP,
     TEXT_WEIGHT,
     THIN_GAP,
+    WEAK_FIT_SHARE,
+    WEAK_TEXT_WEIGHT,
     WHY_MAX,
     Scorer,
 )
@@ -93,7 +95,11 @@ class _Reference:
         thin = gap <= THIN_GAP and any(kind(f) == "capital" for f in shared)
         if not same and not (strong or thin):
             return 0.0, []
-        total = (fit + TEXT_WEIGHT * text) * 0.5 ** (gap / HALF_LIFE)
+        if same and not strong:  # countries and capitals only: the words carry the link
+            total = WEAK_FIT_SHARE * fit + WEAK_TEXT_WEIGHT * text
+        else:
+            total = fit + TEXT_WEIGHT * text
+        total *= 0.5 ** (gap / HALF_LIFE)
         places = {p for r in story.reports for p in r.places}
         if ev.places and places and not ev.places & places:
             total *= PLACE_CONFLICT

@@ -1,8 +1,9 @@
-"""A sea or a long island chain is no evidence that two reports tell one development: weather,
-fishing, shipping and other navies' drills name the Sea of Japan (동해, 日本海) as often as a
-North Korean launch does, and a typhoon the Nansei Islands (南西諸島) as often as a defence
-plan. Reports written for this test, tagged by the real tagger with the default rules
-(`monitor.story.evaluate`), linked in published order."""
+"""A place shared is not enough to make two reports one development: weather, fishing,
+shipping and other navies' drills name the Sea of Japan (동해, 日本海) as often as a North
+Korean launch does, a typhoon the Nansei Islands (南西諸島) as often as a defence plan, and a
+capital hosts a summit and suffers an explosion the same hour. Reports written for this test,
+tagged by the real tagger with the default rules (`monitor.story.evaluate`), linked in
+published order."""
 
 from __future__ import annotations
 
@@ -50,3 +51,30 @@ def test_reports_naming_the_same_sea_or_islands_are_not_one_story_for_that() -> 
         assert story[other] != launch, other
     assert story["snow-ja"] != story["drill-ko"]
     assert story["budget-ja"] != story["rain-ja"]
+
+
+# A summit and an explosion in one capital the same hour, and a foreign minister's visit and
+# an explosion in another: they share the capital, its country and a few words.
+CAPITALS = [
+    ("summit-en", "en", 0, "Japan's prime minister meets Chinese premier in Tokyo",
+     "The two leaders met in Tokyo and agreed to resume dialogue."),
+    ("blast-en", "en", 60, "Explosion at Tokyo station injures dozens",
+     "An explosion at Tokyo station injured dozens of people, police said."),
+    ("blast-ja", "ja", 70, "東京駅で爆発 数十人けが", "東京駅で爆発があり、数十人がけがをした。"),
+    ("visit-en", "en", 120, "North Korea's foreign minister holds talks in Moscow",
+     "North Korea's foreign minister met her Russian counterpart in Moscow. The two pledged "
+     "to expand cooperation."),
+    ("metro-en", "en", 150, "Explosion at Moscow metro station injures dozens",
+     "An explosion at a Moscow metro station injured dozens of people, Russian officials said."),
+]  # fmt: skip
+
+
+def test_one_capital_the_same_hours_is_not_one_story_for_that() -> None:
+    reports = [
+        Report(rid, f"outlet-{rid}", lang, START + timedelta(minutes=m), title, summary, "")
+        for rid, lang, m, title, summary in CAPITALS
+    ]
+    story = {rid: n for n, group in enumerate(cluster(reports)) for rid in group}
+    assert story["blast-en"] == story["blast-ja"]  # the explosion itself, in two languages
+    assert story["summit-en"] != story["blast-en"]
+    assert story["visit-en"] != story["metro-en"]
