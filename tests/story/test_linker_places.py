@@ -39,12 +39,17 @@ REPORTS = [
 ]  # fmt: skip
 
 
-def test_reports_naming_the_same_sea_or_islands_are_not_one_story_for_that() -> None:
+def stories(rows: list[tuple[str, str, int, str, str]]) -> dict[str, int]:
+    """Report id -> its story's number, the reports linked in published order."""
     reports = [
         Report(rid, f"outlet-{rid}", lang, START + timedelta(minutes=m), title, summary, "")
-        for rid, lang, m, title, summary in REPORTS
+        for rid, lang, m, title, summary in rows
     ]
-    story = {rid: n for n, group in enumerate(cluster(reports)) for rid in group}
+    return {rid: n for n, group in enumerate(cluster(reports)) for rid in group}
+
+
+def test_reports_naming_the_same_sea_or_islands_are_not_one_story_for_that() -> None:
+    story = stories(REPORTS)
     assert story["launch-ko"] == story["launch-en"]  # the launch itself: one story
     launch = story["launch-ko"]
     for other in ("snow-ja", "snow-en", "rescue-zh", "drill-en", "drill-ko"):
@@ -70,11 +75,7 @@ CAPITALS = [
 
 
 def test_one_capital_the_same_hours_is_not_one_story_for_that() -> None:
-    reports = [
-        Report(rid, f"outlet-{rid}", lang, START + timedelta(minutes=m), title, summary, "")
-        for rid, lang, m, title, summary in CAPITALS
-    ]
-    story = {rid: n for n, group in enumerate(cluster(reports)) for rid in group}
+    story = stories(CAPITALS)
     assert story["blast-en"] == story["blast-ja"]  # the explosion itself, in two languages
     assert story["summit-en"] != story["blast-en"]
     assert story["visit-en"] != story["metro-en"]
