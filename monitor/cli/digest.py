@@ -256,6 +256,7 @@ def digest_enable(paths: Paths, receiver_id: str) -> None:
     with open_store(paths) as store:
         if not Outbox(store).enable_receiver(receiver_id):
             raise MonitorError(_not_disabled(paths, receiver_id))
+    click.echo(f"receiver {receiver_id} enabled")
 
 
 def _not_disabled(paths: Paths, receiver_id: str) -> str:
@@ -271,4 +272,3 @@ def _not_disabled(paths: Paths, receiver_id: str) -> str:
     if known and receiver_id not in known:
         return f"no receiver {receiver_id!r} in {path} (receivers: {', '.join(known)})"
     return f"receiver {receiver_id!r} is not disabled"
-    click.echo(f"receiver {receiver_id} enabled")

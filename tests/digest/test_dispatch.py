@@ -235,3 +235,7 @@ def test_enabling_a_receiver_that_is_not_disabled_says_why(world: World) -> None
     channels_file = world.rules_dir / "channels.yaml"
     assert enable("opps") == f"monitor: no receiver 'opps' in {channels_file} (receivers: ops)\n"
     assert enable("ops") == "monitor: receiver 'ops' is not disabled\n"
+    Outbox(world.store).disable_receiver("ops", "410 Gone", NOW)
+    args = ["--rules", str(world.rules_dir), "--db", str(world.db), "digest", "enable", "ops"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0 and done.stdout == "receiver ops enabled\n", done.output
