@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
+from typing import Protocol
 
 from monitor.errors import MonitorError
 
@@ -48,9 +49,31 @@ def nothing_found(what: str, reasons: tuple[str, ...], as_json: bool) -> list[st
     return [] if as_json else [f"no {what} found"]
 
 
-def sentence(reason: str) -> str:
-    """A reason as the console writes it, a sentence: `No region has the code 'x'.`"""
-    return f"{reason[:1].upper()}{reason[1:]}."
+class Filtered(Protocol):
+    """A console form's filters (the stories page's and the search page's): "" or None for
+    one not given."""
+
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def rule(self) -> str | None: ...
+    @property
+    def entity(self) -> str | None: ...
+    @property
+    def feed(self) -> str | None: ...
+
+
+def unknown_sentences(rules_dir: Path, form: Filtered) -> list[str]:
+    """`unknown_filters` of a console form, as the console writes them, sentences: `No region
+    has the code 'x'.`"""
+    reasons = unknown_filters(
+        rules_dir,
+        region=form.region or None,
+        rule_id=form.rule or None,
+        entity=form.entity or None,
+        feed_id=form.feed or None,
+    )
+    return [f"{r[:1].upper()}{r[1:]}." for r in reasons]
 
 
 def _safely(check: Callable[[str, Path], str | None], value: str, rules_dir: Path) -> str | None:
@@ -61,12 +84,10 @@ def _safely(check: Callable[[str, Path], str | None], value: str, rules_dir: Pat
 
 
 def _region(code: str, rules_dir: Path) -> str | None:
-    from monitor.match.regions import load_gazetteer
-    from monitor.match.ruleset import rule_paths
+    from monitor.match.ruleset import user_gazetteer
     from monitor.match.textnorm import fold
 
-    regions_file = rule_paths(rules_dir)[1]
-    gazetteer = load_gazetteer(regions_file if regions_file.exists() else None)
+    gazetteer = user_gazetteer(rules_dir)
     if code.upper() in gazetteer.codes:
         return None
     # A name written for a code (`--region taiwan`): the gazetteer knows which code it is.
@@ -88,12 +109,10 @@ def _rule(rule_id: str, rules_dir: Path) -> str | None:
 
 
 def _entity(entity: str, rules_dir: Path) -> str | None:
-    from monitor.match.regions import load_gazetteer
-    from monitor.match.ruleset import load_tagger, rule_paths
+    from monitor.match.ruleset import load_tagger, rule_paths, user_gazetteer
 
-    _, regions_file, entities_file = rule_paths(rules_dir)
-    codes = load_gazetteer(regions_file if regions_file.exists() else None).codes
-    ids = {e.id for e in load_tagger(entities_file, codes).entities}
+    codes = user_gazetteer(rules_dir).codes
+    ids = {e.id for e in load_tagger(rule_paths(rules_dir)[2], codes).entities}
     if entity.lower() in ids:
         return None
     return f"no entity has the id {entity!r}{_did_you_mean(_closest(entity.lower(), ids))}"

@@ -20,10 +20,10 @@ from monitor.digest.channels import load_channels
 from monitor.errors import ConfigError, MonitorError
 from monitor.ingest.feeds import load_feeds
 from monitor.match.examples import TestFailure, run_rule_tests
-from monitor.match.regions import Gazetteer, load_gazetteer
+from monitor.match.regions import Gazetteer
 from monitor.match.rule import Rule
 from monitor.match.rules import load_rules, rule_files
-from monitor.match.ruleset import RuleSet, load_tagger, rule_paths
+from monitor.match.ruleset import RuleSet, load_tagger, rule_paths, user_gazetteer
 from monitor.match.tagger import EntityTagger
 from monitor.yamlfile.check import ConfigWarning
 
@@ -95,10 +95,8 @@ def check_rules_dir(rules_dir: Path, today: date) -> Report:
     then run the rules' examples when the rules and regions loaded without error."""
     report = Report()
     keep(report, lambda: load_feeds(rules_dir / "feeds.yaml"))
-    alerts, regions_file, entities = rule_paths(rules_dir)
-    gazetteer = keep(
-        report, lambda: load_gazetteer(regions_file if regions_file.exists() else None)
-    )
+    alerts, _, entities = rule_paths(rules_dir)
+    gazetteer = keep(report, lambda: user_gazetteer(rules_dir))
     codes = gazetteer.codes if gazetteer is not None else None
     tagger = keep(report, lambda: load_tagger(entities, codes)) if codes is not None else None
     rules_ok = _check_rules(report, alerts, codes, tagger)

@@ -103,11 +103,17 @@ def rule_paths(rules_dir: Path) -> tuple[Path, Path, Path]:
     return rules_dir / "alerts", rules_dir / "regions.yaml", rules_dir / "entities.yaml"
 
 
+def user_gazetteer(rules_dir: Path) -> Gazetteer:
+    """The built-in gazetteer with `rules/regions.yaml` applied when there is one."""
+    regions_file = rule_paths(rules_dir)[1]
+    return load_gazetteer(regions_file if regions_file.exists() else None)
+
+
 def check_ruleset(rules_dir: Path) -> tuple[RuleSet | None, list[ConfigError]]:
     """Load everything, collecting every error; a RuleSet only when there are none."""
-    alerts, regions_file, entities_file = rule_paths(rules_dir)
+    alerts, _, entities_file = rule_paths(rules_dir)
     try:
-        gazetteer = load_gazetteer(regions_file if regions_file.exists() else None)
+        gazetteer = user_gazetteer(rules_dir)
         tagger = load_tagger(entities_file, gazetteer.codes)
     except ConfigError as error:
         return None, [error]

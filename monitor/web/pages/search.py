@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.cli.hints import sentence, unknown_filters
+from monitor.cli.hints import unknown_sentences
 from monitor.errors import ConfigError, MonitorError
 from monitor.ingest.feeds import load_feeds
 from monitor.match.lexer import QuerySyntaxError, query_warnings, render_caret
@@ -104,7 +104,8 @@ class Outcome:
 def search_page(request: Request) -> Response:
     state, form = console(request), SearchForm.of(request.query_params)
     outcome = run_search(state, form)
-    feeds = known_feeds(state.config.rules_dir)
+    rules_dir = state.config.rules_dir
+    feeds = known_feeds(rules_dir)
     # htmx swaps the results in while typing; a history restore wants the whole page.
     fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"
@@ -119,19 +120,11 @@ def search_page(request: Request) -> Response:
         more=_more(form, outcome),
         rule_ids=[] if fragment else _rule_ids(state),
         feed_ids=[f.id for f in feeds],
-        unknown=[] if outcome.results or outcome.problem else _unknown(state, form),
+        unknown=[] if outcome.results or outcome.problem else unknown_sentences(rules_dir, form),
     )
     if fragment:  # the address htmx puts in the location bar: no empty `&feed=&region=`
         response.headers["hx-push-url"] = form.link()
     return response
-
-
-def _unknown(state: Console, form: SearchForm) -> list[str]:
-    """Why nothing matches: the filters that name nothing known (a typo), as sentences."""
-    filters = {"region": form.region, "rule_id": form.rule, "entity": form.entity}
-    given = {key: value or None for key, value in filters.items()}
-    reasons = unknown_filters(state.config.rules_dir, feed_id=form.feed or None, **given)
-    return [sentence(reason) for reason in reasons]
 
 
 def _rule_ids(state: Console) -> list[str]:

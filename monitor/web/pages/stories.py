@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.cli.hints import sentence, unknown_filters
+from monitor.cli.hints import unknown_sentences
 from monitor.cli.stories import StoryView, joined_because, story_views
 from monitor.digest.render.common import safe_link
 from monitor.errors import MonitorError
@@ -154,8 +154,9 @@ def stories_page(request: Request) -> Response:
     rules, codes, broken = _rules(state)
     now = datetime.now(UTC)
     rows, more = _rows(state.store, rules, filters, now)
+    empty = not rows and filters.page == 1  # nothing listed: is a filter a typo?
     context = {
-        "unknown": [] if rows or filters.page > 1 else _unknown(state, filters),
+        "unknown": unknown_sentences(state.config.rules_dir, filters) if empty else [],
         "filters": filters,
         "problems": problems,
         "broken": broken,
@@ -221,18 +222,6 @@ def _rules(state: Console) -> tuple[Sequence[Rule], list[str], str | None]:
     except MonitorError as error:
         return (), [], f"The rules do not load, so severities and rules are left out: {error}"
     return ruleset.rules, sorted(ruleset.gazetteer.codes), None
-
-
-def _unknown(state: Console, filters: Filters) -> list[str]:
-    """Why no story passes: the filters that name nothing known (a typo), as sentences."""
-    reasons = unknown_filters(
-        state.config.rules_dir,
-        region=filters.region,
-        rule_id=filters.rule,
-        entity=filters.entity,
-        feed_id=filters.feed,
-    )
-    return [sentence(reason) for reason in reasons]
 
 
 def _entity_names() -> dict[str, str]:
